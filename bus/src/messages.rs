@@ -1,0 +1,319 @@
+//! Engine inputs (commands and price ticks), queries, replies and events.
+//!
+//! Commands change engine state and go through the ordered `ENGINE` log; queries read state
+//! and are not logged. Every command reply is either a success or a [`Rejection`] with a
+//! stable snake_case [`RejectCode`]. Event names are past tense.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    Asset, CommandId, Leverage, Money, PositionId, Price, Quantity, Side, TimestampMs, UserId,
+};
+
+/// One input of the engine's ordered log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineInput {
+    Command(CommandEnvelope),
+    PriceTick(PriceTick),
+}
+
+/// A command with the id that makes it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    pub id: CommandId,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Command {
+    CreateAccount { user_id: UserId },
+    OpenPosition(OpenPosition),
+    ClosePosition { user_id: UserId, position_id: PositionId },
+    ModifyPosition(ModifyPosition),
+}
+
+impl Command {
+    /// Short name, used in subjects and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::CreateAccount { .. } => "create_account",
+            Command::OpenPosition(_) => "open_position",
+            Command::ClosePosition { .. } => "close_position",
+            Command::ModifyPosition(_) => "modify_position",
+        }
+    }
+
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Command::CreateAccount { user_id } | Command::ClosePosition { user_id, .. } => *user_id,
+            Command::OpenPosition(o) => o.user_id,
+            Command::ModifyPosition(m) => m.user_id,
+        }
+    }
+}
+
+/// Open a position at market.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OpenPosition {
+    pub user_id: UserId,
+    pub asset: Asset,
+    pub side: Side,
+    pub quantity: Quantity,
+    pub leverage: Leverage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Price>,
+    /// With `max_slippage_bps`: refuse a fill further than that from this price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_price: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_slippage_bps: Option<u32>,
+}
+
+/// Replace the stop-loss and take-profit of an open position (`None` clears a level).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModifyPosition {
+    pub user_id: UserId,
+    pub position_id: PositionId,
+    pub stop_loss: Option<Price>,
+    pub take_profit: Option<Price>,
+}
+
+/// The platform's quote for an asset (already widened by the spread markup).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PriceTick {
+    pub asset: Asset,
+    pub bid: Price,
+    pub ask: Price,
+    /// When the quote was made (from the feed), in ms since the epoch.
+    pub ts: TimestampMs,
+}
+
+/// Reads of engine state; answered directly, never logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Query {
+    GetAccount { user_id: UserId },
+    ListOpenPositions { user_id: UserId },
+    /// The reply a command got, while its id is in the engine's idempotency window.
+    GetCommandReply { command_id: CommandId },
+    /// Latest bid/ask per asset the engine has seen.
+    GetPrices,
+}
+
+/// An open position as the engine holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub id: PositionId,
+    pub user_id: UserId,
+    pub asset: Asset,
+    pub side: Side,
+    pub quantity: Quantity,
+    pub leverage: Leverage,
+    pub open_price: Price,
+    pub margin: Money,
+    /// None when the level would be at or below zero (a buy at 1x cannot be liquidated).
+    pub liquidation_price: Option<Price>,
+    pub stop_loss: Option<Price>,
+    pub take_profit: Option<Price>,
+    pub opened_at: TimestampMs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Manual,
+    StopLoss,
+    TakeProfit,
+    Liquidation,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Manual => "manual",
+            CloseReason::StopLoss => "stop_loss",
+            CloseReason::TakeProfit => "take_profit",
+            CloseReason::Liquidation => "liquidation",
+        }
+    }
+}
+
+/// A position after it closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedPosition {
+    #[serde(flatten)]
+    pub position: Position,
+    pub close_price: Price,
+    pub realized_pnl: Money,
+    pub close_reason: CloseReason,
+    pub closed_at: TimestampMs,
+    /// For a liquidation: how much the market loss exceeded the margin (the platform absorbs
+    /// it so that a balance never goes negative). Zero otherwise; never negative.
+    pub absorbed_loss: Money,
+}
+
+/// Balance, margin and equity of an account, valued at the engine's latest prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummary {
+    pub user_id: UserId,
+    pub balance: Money,
+    pub used_margin: Money,
+    pub unrealized_pnl: Money,
+    pub equity: Money,
+    pub free_margin: Money,
+    /// `equity / used_margin * 100`, none without open positions.
+    pub margin_level: Option<Money>,
+}
+
+/// An open position with its floating PnL at the current close-side price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionView {
+    #[serde(flatten)]
+    pub position: Position,
+    pub current_price: Option<Price>,
+    pub unrealized_pnl: Money,
+}
+
+/// Latest quote per asset as seen by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub asset: Asset,
+    pub bid: Price,
+    pub ask: Price,
+    pub ts: TimestampMs,
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Accepted {
+    AccountCreated { account: AccountSummary },
+    PositionOpened { position: Position },
+    PositionClosed { position: ClosedPosition },
+    PositionModified { position: Position },
+}
+
+/// The engine's answer to a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Accepted(Accepted),
+    Rejected(Rejection),
+}
+
+/// The engine's answer to a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueryReply {
+    Account { account: AccountSummary },
+    OpenPositions { positions: Vec<PositionView> },
+    CommandReply { reply: Option<Reply> },
+    Prices { quotes: Vec<Quote> },
+    Rejected { rejection: Rejection },
+}
+
+/// A command the engine refused; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    pub code: RejectCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Stable rejection codes; clients match on these strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    NoPrice,
+    SlippageExceeded,
+    InsufficientMargin,
+    InvalidLeverage,
+    InvalidQuantity,
+    InvalidStopLoss,
+    InvalidTakeProfit,
+    PositionNotFound,
+    AccountNotFound,
+    AccountExists,
+    /// The command id was already used for a different command.
+    CommandIdReused,
+}
+
+impl RejectCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::NoPrice => "no_price",
+            RejectCode::SlippageExceeded => "slippage_exceeded",
+            RejectCode::InsufficientMargin => "insufficient_margin",
+            RejectCode::InvalidLeverage => "invalid_leverage",
+            RejectCode::InvalidQuantity => "invalid_quantity",
+            RejectCode::InvalidStopLoss => "invalid_stop_loss",
+            RejectCode::InvalidTakeProfit => "invalid_take_profit",
+            RejectCode::PositionNotFound => "position_not_found",
+            RejectCode::AccountNotFound => "account_not_found",
+            RejectCode::AccountExists => "account_exists",
+            RejectCode::CommandIdReused => "command_id_reused",
+        }
+    }
+}
+
+impl std::fmt::Display for RejectCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something that happened in the engine. Past tense; consumed by persistence and the WS hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    AccountCreated {
+        user_id: UserId,
+        balance: Money,
+        at: TimestampMs,
+    },
+    PositionOpened {
+        position: Position,
+    },
+    PositionModified {
+        position: Position,
+        at: TimestampMs,
+    },
+    PositionClosed {
+        position: ClosedPosition,
+    },
+}
+
+impl Event {
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Event::AccountCreated { user_id, .. } => *user_id,
+            Event::PositionOpened { position } | Event::PositionModified { position, .. } => {
+                position.user_id
+            }
+            Event::PositionClosed { position } => position.position.user_id,
+        }
+    }
+
+    /// Short name, used in subjects.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AccountCreated { .. } => "account_created",
+            Event::PositionOpened { .. } => "position_opened",
+            Event::PositionModified { .. } => "position_modified",
+            Event::PositionClosed { .. } => "position_closed",
+        }
+    }
+}

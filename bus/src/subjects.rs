@@ -1,0 +1,106 @@
+//! NATS subject and stream names, in one place.
+//!
+//! Every name can carry a prefix so that tests (and several deployments on one NATS server)
+//! stay isolated: `Names::new("t1a2b")` yields `t1a2b_ENGINE` and `t1a2b.engine.in.>`.
+
+use crate::types::Asset;
+
+/// The stream of every engine input (commands and price ticks).
+pub const ENGINE_STREAM: &str = "ENGINE";
+/// The stream of every engine event.
+pub const EVENTS_STREAM: &str = "EVENTS";
+/// Commands: `engine.in.cmd.<kind>`.
+pub const INPUT_COMMANDS: &str = "engine.in.cmd";
+/// Price ticks: `engine.in.tick.<asset>`.
+pub const INPUT_TICKS: &str = "engine.in.tick";
+/// Queries (core NATS request/reply): `engine.query`.
+pub const QUERY: &str = "engine.query";
+/// Events: `engine.events.<kind>`.
+pub const EVENTS: &str = "engine.events";
+
+/// Stream and subject names under an optional isolation prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    prefix: String,
+}
+
+impl Names {
+    /// `prefix` may be empty (production); otherwise letters, digits, `_` and `-` only.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn stream(&self, base: &str) -> String {
+        if self.prefix.is_empty() {
+            base.to_string()
+        } else {
+            format!("{}_{base}", self.prefix)
+        }
+    }
+
+    fn subject(&self, base: &str) -> String {
+        if self.prefix.is_empty() {
+            base.to_string()
+        } else {
+            format!("{}.{base}", self.prefix)
+        }
+    }
+
+    pub fn engine_stream(&self) -> String {
+        self.stream(ENGINE_STREAM)
+    }
+
+    pub fn events_stream(&self) -> String {
+        self.stream(EVENTS_STREAM)
+    }
+
+    /// Wildcard covering every engine input.
+    pub fn engine_inputs(&self) -> String {
+        self.subject("engine.in.>")
+    }
+
+    pub fn command(&self, kind: &str) -> String {
+        self.subject(&format!("{INPUT_COMMANDS}.{kind}"))
+    }
+
+    pub fn tick(&self, asset: Asset) -> String {
+        self.subject(&format!("{INPUT_TICKS}.{}", asset.symbol()))
+    }
+
+    pub fn query(&self) -> String {
+        self.subject(QUERY)
+    }
+
+    /// Wildcard covering every event.
+    pub fn events(&self) -> String {
+        self.subject(&format!("{EVENTS}.>"))
+    }
+
+    pub fn event(&self, kind: &str) -> String {
+        self.subject(&format!("{EVENTS}.{kind}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixed_and_bare_names() {
+        let bare = Names::default();
+        assert_eq!(bare.engine_stream(), "ENGINE");
+        assert_eq!(bare.command("open_position"), "engine.in.cmd.open_position");
+        assert_eq!(bare.tick(Asset::Btc), "engine.in.tick.BTC");
+        let t = Names::new("t42");
+        assert_eq!(t.engine_stream(), "t42_ENGINE");
+        assert_eq!(t.events_stream(), "t42_EVENTS");
+        assert_eq!(t.engine_inputs(), "t42.engine.in.>");
+        assert_eq!(t.event("position_closed"), "t42.engine.events.position_closed");
+    }
+}

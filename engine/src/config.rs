@@ -1,0 +1,75 @@
+//! The engine's configuration: the asset table, the demo deposit and the idempotency window.
+
+use bus::Asset;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Trading limits of one asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetSpec {
+    /// Prices (and SL/TP levels) have at most this many decimals.
+    pub price_decimals: u32,
+    /// Quantities are whole multiples of this.
+    pub quantity_step: Decimal,
+    pub min_quantity: Decimal,
+    pub max_quantity: Decimal,
+    pub max_leverage: u32,
+}
+
+/// One [`AssetSpec`] per [`Asset`], indexed densely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetTable {
+    specs: [AssetSpec; 3],
+}
+
+impl AssetTable {
+    pub fn new(btc: AssetSpec, eth: AssetSpec, sol: AssetSpec) -> Self {
+        Self {
+            specs: [btc, eth, sol],
+        }
+    }
+
+    pub fn get(&self, asset: Asset) -> &AssetSpec {
+        &self.specs[asset.index()]
+    }
+
+    pub fn get_mut(&mut self, asset: Asset) -> &mut AssetSpec {
+        &mut self.specs[asset.index()]
+    }
+}
+
+impl Default for AssetTable {
+    fn default() -> Self {
+        let spec = |step: Decimal, max: i64| AssetSpec {
+            price_decimals: 2,
+            quantity_step: step,
+            min_quantity: step,
+            max_quantity: Decimal::from(max),
+            max_leverage: 100,
+        };
+        Self::new(
+            spec(Decimal::new(1, 4), 100),   // BTC: 0.0001 .. 100
+            spec(Decimal::new(1, 3), 1_000), // ETH: 0.001 .. 1,000
+            spec(Decimal::new(1, 2), 50_000), // SOL: 0.01 .. 50,000
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    pub assets: AssetTable,
+    /// The demo deposit of a new account, in USD.
+    pub initial_balance: Decimal,
+    /// How many recent command ids (with their replies) the engine remembers.
+    pub idempotency_window: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            assets: AssetTable::default(),
+            initial_balance: Decimal::new(10_000_00, 2),
+            idempotency_window: 100_000,
+        }
+    }
+}

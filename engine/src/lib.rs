@@ -1,0 +1,15 @@
+//! The trading engine core: a synchronous, deterministic state machine.
+//!
+//! [`Engine::apply`] takes one input of the ordered `ENGINE` log and the time it was logged,
+//! and returns the reply and the events. No async, no IO, no clock reads: tests, replay after
+//! a crash and benchmarks all drive it from memory. The rules it implements are the doc of
+//! [`trading`].
+
+pub mod config;
+mod idempotency;
+mod index;
+pub mod math;
+pub mod trading;
+
+pub use config::{AssetSpec, AssetTable, EngineConfig};
+pub use trading::{Engine, Outcome};

@@ -1,0 +1,646 @@
+//! The trading rules: demo CFDs, isolated margin, USD accounts. This is the contract.
+//!
+//! - **Assets** BTC, ETH and SOL, each with price decimals, a quantity step, a minimum and
+//!   maximum quantity and a maximum leverage (default 100), all in one table
+//!   ([`crate::AssetTable`]), configurable.
+//! - **Accounts** start with a configurable demo balance (default 10,000.00 USD). `balance` is
+//!   realised money; `usedMargin` is the sum of open positions' margins; `unrealizedPnl` their
+//!   floating PnL at close-side prices (each rounded half-even to the cent);
+//!   `equity = balance + unrealizedPnl`; `freeMargin = balance - usedMargin` (floating profit
+//!   never funds new margin: that keeps balances from going negative);
+//!   `marginLevel = equity / usedMargin * 100`, none without positions.
+//! - **Open at market:** a buy fills at the latest ask, a sell at the latest bid. In order:
+//!   unknown account `account_not_found`; leverage not a whole number from 1 to the asset's
+//!   maximum `invalid_leverage`; quantity not a positive multiple of the asset's step within
+//!   its bounds `invalid_quantity`; no price yet `no_price`; with `expectedPrice` (and
+//!   `maxSlippageBps`, default 0) a fill further than that from the expected price
+//!   `slippage_exceeded`; invalid levels `invalid_stop_loss` / `invalid_take_profit`;
+//!   `margin = quantity * fillPrice / leverage`, rounded up to the cent, more than
+//!   `freeMargin`: `insufficient_margin`.
+//! - **Stop-loss / take-profit** are optional, set at open or changed later (`ModifyPosition`
+//!   replaces both; none clears a level). A buy's stop-loss must be below the current bid and
+//!   its take-profit above it; a sell's stop-loss above the current ask and its take-profit
+//!   below it; a level has at most the asset's price decimals.
+//! - **Liquidation price:** buy `open - margin / quantity`, sell `open + margin / quantity`,
+//!   rounded to the price decimals towards the open price; none when at or below zero.
+//! - **Every price tick** for an asset, for each open position it triggers (in position id
+//!   order): a buy whose bid is at or below its liquidation price, or a sell whose ask is at or
+//!   above it, is closed `liquidation` with a realised PnL of exactly `-margin` (the excess
+//!   market loss, if any, is recorded as `absorbed_loss`); otherwise a buy closes `stop_loss`
+//!   when bid <= SL and `take_profit` when bid >= TP, a sell `stop_loss` when ask >= SL and
+//!   `take_profit` when ask <= TP. Such closes fill at the tick's price (bid for a buy, ask for
+//!   a sell), not at the trigger level. A crossed tick (bid above ask) is ignored.
+//! - **Close** (manual): a buy closes at the bid, a sell at the ask;
+//!   `pnl = (close - open) * quantity` for a buy, `(open - close) * quantity` for a sell,
+//!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
+//!   A position that is not the caller's, or not open, is `position_not_found`.
+//! - **Idempotency:** every command carries a command id; applying an id a second time changes
+//!   nothing and returns the first reply (a bounded window of recent ids is part of the state);
+//!   the same id with a different command is `command_id_reused`.
+//! - **Determinism:** the state after a sequence of inputs is a pure function of it (time is
+//!   passed in). A snapshot restored and fed the remaining inputs equals the straight run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bus::{
+    Accepted, AccountSummary, Asset, ClosedPosition, CloseReason, Command, CommandEnvelope,
+    EngineInput, Event, Money, ModifyPosition, OpenPosition, Position, PositionId, PositionView,
+    Price, PriceTick, Query, QueryReply, Quote, RejectCode, Rejection, Reply, Side, TimestampMs,
+    UserId,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AssetSpec, EngineConfig};
+use crate::idempotency::{Seen, Window, fingerprint};
+use crate::index::TriggerIndex;
+use crate::math;
+
+/// What one input produced: the reply to a command (none for a price tick) and the events.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    pub reply: Option<Reply>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Account {
+    /// Money paid in (the demo deposit).
+    deposit: Decimal,
+    /// `deposit + realized_pnl`.
+    balance: Decimal,
+    used_margin: Decimal,
+    /// Sum of realised PnL of every closed position.
+    realized_pnl: Decimal,
+    open: BTreeSet<PositionId>,
+}
+
+/// The whole engine state. `Serialize` gives a snapshot; [`Engine::restore`] reads one back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Engine {
+    config: EngineConfig,
+    accounts: BTreeMap<UserId, Account>,
+    positions: BTreeMap<PositionId, Position>,
+    quotes: [Option<Quote>; 3],
+    next_position_id: u64,
+    applied: Window,
+    #[serde(skip)]
+    triggers: TriggerIndex,
+}
+
+impl PartialEq for Engine {
+    /// The trigger index is derived from the positions, so it takes no part in equality.
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.accounts == other.accounts
+            && self.positions == other.positions
+            && self.quotes == other.quotes
+            && self.next_position_id == other.next_position_id
+            && self.applied == other.applied
+    }
+}
+
+fn reject(code: RejectCode, message: impl Into<String>) -> Result<Accepted, Rejection> {
+    Err(Rejection::new(code, message))
+}
+
+fn money(d: Decimal) -> Money {
+    // Every `Money` is valid: the type only carries a decimal.
+    Money::new(d).unwrap_or(Money::ZERO)
+}
+
+/// Wraps a decimal known to be positive (a quote, a fill, a checked level).
+fn price(d: Decimal) -> Option<Price> {
+    Price::new(d).ok()
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        let window = Window::new(config.idempotency_window);
+        Self {
+            config,
+            accounts: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            quotes: [None, None, None],
+            next_position_id: 1,
+            applied: window,
+            triggers: TriggerIndex::default(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Serialises the state (without the derived indexes).
+    pub fn snapshot(&self) -> Vec<u8> {
+        // Plain data with string map keys: serialisation cannot fail.
+        serde_json::to_vec(self).expect("engine state serialises")
+    }
+
+    /// Reads a snapshot back and rebuilds the trigger indexes.
+    pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut engine: Engine = serde_json::from_slice(bytes)?;
+        let mut triggers = TriggerIndex::default();
+        for p in engine.positions.values() {
+            triggers.insert(p);
+        }
+        engine.triggers = triggers;
+        Ok(engine)
+    }
+
+    pub fn open_positions(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn accounts(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Applies one input of the log at time `now` (ms since the epoch, taken from the log).
+    pub fn apply(&mut self, input: EngineInput, now: TimestampMs) -> Outcome {
+        match input {
+            EngineInput::PriceTick(tick) => Outcome {
+                reply: None,
+                events: self.on_tick(&tick, now),
+            },
+            EngineInput::Command(envelope) => self.on_command(envelope, now),
+        }
+    }
+
+    fn on_command(&mut self, CommandEnvelope { id, command }: CommandEnvelope, now: i64) -> Outcome {
+        let fp = fingerprint(&command);
+        match self.applied.check(&id, fp) {
+            Seen::Same(reply) => {
+                return Outcome {
+                    reply: Some(reply.clone()),
+                    events: Vec::new(),
+                };
+            }
+            Seen::Different => {
+                let rejection = Rejection::new(
+                    RejectCode::CommandIdReused,
+                    format!("command id {id} was already used for a different command"),
+                );
+                return Outcome {
+                    reply: Some(Reply::Rejected(rejection)),
+                    events: Vec::new(),
+                };
+            }
+            Seen::New => {}
+        }
+        let mut events = Vec::new();
+        let result = match command {
+            Command::CreateAccount { user_id } => self.create_account(user_id, now, &mut events),
+            Command::OpenPosition(open) => self.open(open, now, &mut events),
+            Command::ClosePosition {
+                user_id,
+                position_id,
+            } => self.close_manually(user_id, position_id, now, &mut events),
+            Command::ModifyPosition(modify) => self.modify(modify, now, &mut events),
+        };
+        let reply = match result {
+            Ok(accepted) => Reply::Accepted(accepted),
+            Err(rejection) => Reply::Rejected(rejection),
+        };
+        self.applied.remember(id, fp, reply.clone());
+        Outcome {
+            reply: Some(reply),
+            events,
+        }
+    }
+
+    fn create_account(
+        &mut self,
+        user_id: UserId,
+        now: TimestampMs,
+        events: &mut Vec<Event>,
+    ) -> Result<Accepted, Rejection> {
+        if self.accounts.contains_key(&user_id) {
+            return reject(RejectCode::AccountExists, "the account already exists");
+        }
+        let deposit = self.config.initial_balance;
+        self.accounts.insert(
+            user_id,
+            Account {
+                deposit,
+                balance: deposit,
+                used_margin: Decimal::ZERO,
+                realized_pnl: Decimal::ZERO,
+                open: BTreeSet::new(),
+            },
+        );
+        events.push(Event::AccountCreated {
+            user_id,
+            balance: money(deposit),
+            at: now,
+        });
+        Ok(Accepted::AccountCreated {
+            account: self.summary(user_id).expect("account was just inserted"),
+        })
+    }
+
+    fn quote(&self, asset: Asset) -> Option<&Quote> {
+        self.quotes[asset.index()].as_ref()
+    }
+
+    fn open(
+        &mut self,
+        cmd: OpenPosition,
+        now: TimestampMs,
+        events: &mut Vec<Event>,
+    ) -> Result<Accepted, Rejection> {
+        let Some(account) = self.accounts.get(&cmd.user_id) else {
+            return reject(RejectCode::AccountNotFound, "no account for this user");
+        };
+        let spec = self.config.assets.get(cmd.asset);
+        check_leverage(spec, cmd.leverage.value())?;
+        check_quantity(spec, cmd.quantity.value())?;
+        let Some(quote) = self.quote(cmd.asset) else {
+            return reject(
+                RejectCode::NoPrice,
+                format!("no price for {} yet", cmd.asset),
+            );
+        };
+        let fill = match cmd.side {
+            Side::Buy => quote.ask,
+            Side::Sell => quote.bid,
+        };
+        if let Some(expected) = cmd.expected_price {
+            let bps = cmd.max_slippage_bps.unwrap_or(0);
+            if math::slippage_exceeded(fill.value(), expected.value(), bps) {
+                return reject(
+                    RejectCode::SlippageExceeded,
+                    format!("fill {fill} is more than {bps} bps from the expected {expected}"),
+                );
+            }
+        }
+        check_levels(spec, cmd.side, quote, cmd.stop_loss, cmd.take_profit)?;
+        let quantity = cmd.quantity.value();
+        let margin = math::margin(quantity, fill.value(), cmd.leverage.value());
+        let free = account.balance - account.used_margin;
+        if margin > free {
+            return reject(
+                RejectCode::InsufficientMargin,
+                format!("margin {margin} exceeds free margin {free}"),
+            );
+        }
+        let liquidation = math::liquidation_price(
+            cmd.side,
+            fill.value(),
+            margin,
+            quantity,
+            spec.price_decimals,
+        );
+        let id = PositionId(self.next_position_id);
+        self.next_position_id += 1;
+        let position = Position {
+            id,
+            user_id: cmd.user_id,
+            asset: cmd.asset,
+            side: cmd.side,
+            quantity: cmd.quantity,
+            leverage: cmd.leverage,
+            open_price: fill,
+            margin: money(margin),
+            liquidation_price: liquidation.and_then(price),
+            stop_loss: cmd.stop_loss,
+            take_profit: cmd.take_profit,
+            opened_at: now,
+        };
+        let account = self
+            .accounts
+            .get_mut(&cmd.user_id)
+            .expect("account checked above");
+        account.used_margin += margin;
+        account.open.insert(id);
+        self.triggers.insert(&position);
+        self.positions.insert(id, position.clone());
+        events.push(Event::PositionOpened {
+            position: position.clone(),
+        });
+        Ok(Accepted::PositionOpened { position })
+    }
+
+    /// The caller's open position, or `position_not_found`.
+    fn owned(&self, user_id: UserId, id: PositionId) -> Result<&Position, Rejection> {
+        self.positions
+            .get(&id)
+            .filter(|p| p.user_id == user_id)
+            .ok_or_else(|| {
+                Rejection::new(
+                    RejectCode::PositionNotFound,
+                    format!("no open position {id} for this user"),
+                )
+            })
+    }
+
+    fn close_manually(
+        &mut self,
+        user_id: UserId,
+        id: PositionId,
+        now: TimestampMs,
+        events: &mut Vec<Event>,
+    ) -> Result<Accepted, Rejection> {
+        let position = self.owned(user_id, id)?;
+        let Some(quote) = self.quote(position.asset) else {
+            return reject(
+                RejectCode::NoPrice,
+                format!("no price for {} yet", position.asset),
+            );
+        };
+        let fill = close_side_price(position.side, quote);
+        let closed = self.close(id, fill, CloseReason::Manual, now);
+        events.push(Event::PositionClosed {
+            position: closed.clone(),
+        });
+        Ok(Accepted::PositionClosed { position: closed })
+    }
+
+    fn modify(
+        &mut self,
+        cmd: ModifyPosition,
+        now: TimestampMs,
+        events: &mut Vec<Event>,
+    ) -> Result<Accepted, Rejection> {
+        let position = self.owned(cmd.user_id, cmd.position_id)?;
+        if cmd.stop_loss.is_some() || cmd.take_profit.is_some() {
+            let Some(quote) = self.quote(position.asset) else {
+                return reject(
+                    RejectCode::NoPrice,
+                    format!("no price for {} yet", position.asset),
+                );
+            };
+            let spec = self.config.assets.get(position.asset);
+            check_levels(spec, position.side, quote, cmd.stop_loss, cmd.take_profit)?;
+        }
+        let mut position = self
+            .positions
+            .remove(&cmd.position_id)
+            .expect("position checked above");
+        self.triggers.remove(&position);
+        position.stop_loss = cmd.stop_loss;
+        position.take_profit = cmd.take_profit;
+        self.triggers.insert(&position);
+        self.positions.insert(position.id, position.clone());
+        events.push(Event::PositionModified {
+            position: position.clone(),
+            at: now,
+        });
+        Ok(Accepted::PositionModified { position })
+    }
+
+    /// Removes an open position at `fill`, settles its account and returns it closed.
+    fn close(
+        &mut self,
+        id: PositionId,
+        fill: Price,
+        reason: CloseReason,
+        now: TimestampMs,
+    ) -> ClosedPosition {
+        let position = self.positions.remove(&id).expect("caller checked the id");
+        self.triggers.remove(&position);
+        let margin = position.margin.value();
+        let market_pnl = math::pnl(
+            position.side,
+            position.open_price.value(),
+            fill.value(),
+            position.quantity.value(),
+        );
+        let (realized, absorbed) = if reason == CloseReason::Liquidation {
+            (-margin, (-market_pnl - margin).max(Decimal::ZERO))
+        } else {
+            (market_pnl, Decimal::ZERO)
+        };
+        let account = self
+            .accounts
+            .get_mut(&position.user_id)
+            .expect("every position has an account");
+        account.used_margin -= margin;
+        account.balance += realized;
+        account.realized_pnl += realized;
+        account.open.remove(&id);
+        ClosedPosition {
+            position,
+            close_price: fill,
+            realized_pnl: money(realized),
+            close_reason: reason,
+            closed_at: now,
+            absorbed_loss: money(absorbed),
+        }
+    }
+
+    fn on_tick(&mut self, tick: &PriceTick, now: TimestampMs) -> Vec<Event> {
+        if tick.bid > tick.ask {
+            return Vec::new();
+        }
+        self.quotes[tick.asset.index()] = Some(Quote {
+            asset: tick.asset,
+            bid: tick.bid,
+            ask: tick.ask,
+            ts: tick.ts,
+        });
+        let triggered = self
+            .triggers
+            .triggered(tick.asset, tick.bid.value(), tick.ask.value());
+        let mut events = Vec::with_capacity(triggered.len());
+        for id in triggered {
+            let position = &self.positions[&id];
+            let fill = match position.side {
+                Side::Buy => tick.bid,
+                Side::Sell => tick.ask,
+            };
+            let reason = trigger_reason(position, fill.value());
+            let closed = self.close(id, fill, reason, now);
+            events.push(Event::PositionClosed { position: closed });
+        }
+        events
+    }
+
+    /// Answers a query from the current state; changes nothing.
+    pub fn query(&self, query: &Query) -> QueryReply {
+        let not_found = || QueryReply::Rejected {
+            rejection: Rejection::new(RejectCode::AccountNotFound, "no account for this user"),
+        };
+        match query {
+            Query::GetAccount { user_id } => match self.summary(*user_id) {
+                Some(account) => QueryReply::Account { account },
+                None => not_found(),
+            },
+            Query::ListOpenPositions { user_id } => match self.accounts.get(user_id) {
+                Some(account) => QueryReply::OpenPositions {
+                    positions: account
+                        .open
+                        .iter()
+                        .map(|id| self.view(&self.positions[id]))
+                        .collect(),
+                },
+                None => not_found(),
+            },
+            Query::GetCommandReply { command_id } => QueryReply::CommandReply {
+                reply: self.applied.reply(command_id).cloned(),
+            },
+            Query::GetPrices => QueryReply::Prices {
+                quotes: self.quotes.iter().flatten().cloned().collect(),
+            },
+        }
+    }
+
+    fn view(&self, position: &Position) -> PositionView {
+        let current = self
+            .quote(position.asset)
+            .map(|q| close_side_price(position.side, q));
+        let unrealized = current.map_or(Decimal::ZERO, |c| {
+            math::pnl(
+                position.side,
+                position.open_price.value(),
+                c.value(),
+                position.quantity.value(),
+            )
+        });
+        PositionView {
+            position: position.clone(),
+            current_price: current,
+            unrealized_pnl: money(unrealized),
+        }
+    }
+
+    fn summary(&self, user_id: UserId) -> Option<AccountSummary> {
+        let account = self.accounts.get(&user_id)?;
+        let unrealized: Decimal = account
+            .open
+            .iter()
+            .map(|id| self.view(&self.positions[id]).unrealized_pnl.value())
+            .sum();
+        let equity = account.balance + unrealized;
+        Some(AccountSummary {
+            user_id,
+            balance: money(account.balance),
+            used_margin: money(account.used_margin),
+            unrealized_pnl: money(unrealized),
+            equity: money(equity),
+            free_margin: money(account.balance - account.used_margin),
+            margin_level: math::margin_level(equity, account.used_margin).map(money),
+        })
+    }
+
+    /// The account's deposit and realised PnL so far (for invariants in tests and audits).
+    pub fn ledger(&self, user_id: UserId) -> Option<(Decimal, Decimal)> {
+        self.accounts
+            .get(&user_id)
+            .map(|a| (a.deposit, a.realized_pnl))
+    }
+
+    /// Every open position (id order).
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.positions.values()
+    }
+
+    /// The number of levels in the trigger indexes (equals the levels of open positions).
+    pub fn indexed_levels(&self) -> usize {
+        self.triggers.level_count()
+    }
+}
+
+fn close_side_price(side: Side, quote: &Quote) -> Price {
+    match side {
+        Side::Buy => quote.bid,
+        Side::Sell => quote.ask,
+    }
+}
+
+/// Which rule a triggered position closes under; `fill` is its close-side price.
+fn trigger_reason(p: &Position, fill: Decimal) -> CloseReason {
+    let liq = p.liquidation_price.map(Price::value);
+    let sl = p.stop_loss.map(Price::value);
+    let tp = p.take_profit.map(Price::value);
+    let (liquidated, stopped) = match p.side {
+        Side::Buy => (liq.is_some_and(|l| fill <= l), sl.is_some_and(|s| fill <= s)),
+        Side::Sell => (liq.is_some_and(|l| fill >= l), sl.is_some_and(|s| fill >= s)),
+    };
+    if liquidated {
+        CloseReason::Liquidation
+    } else if stopped {
+        CloseReason::StopLoss
+    } else {
+        debug_assert!(tp.is_some(), "the index only returns crossed levels");
+        CloseReason::TakeProfit
+    }
+}
+
+fn check_leverage(spec: &AssetSpec, leverage: u32) -> Result<(), Rejection> {
+    if (1..=spec.max_leverage).contains(&leverage) {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            RejectCode::InvalidLeverage,
+            format!(
+                "leverage must be a whole number from 1 to {}",
+                spec.max_leverage
+            ),
+        ))
+    }
+}
+
+fn check_quantity(spec: &AssetSpec, quantity: Decimal) -> Result<(), Rejection> {
+    let on_step = (quantity % spec.quantity_step).is_zero();
+    if on_step && quantity >= spec.min_quantity && quantity <= spec.max_quantity {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            RejectCode::InvalidQuantity,
+            format!(
+                "quantity must be a multiple of {} from {} to {}",
+                spec.quantity_step, spec.min_quantity, spec.max_quantity
+            ),
+        ))
+    }
+}
+
+/// Stop-loss and take-profit must sit on the losing and winning side of the current
+/// close-side price, with at most the asset's price decimals.
+fn check_levels(
+    spec: &AssetSpec,
+    side: Side,
+    quote: &Quote,
+    stop_loss: Option<Price>,
+    take_profit: Option<Price>,
+) -> Result<(), Rejection> {
+    let current = close_side_price(side, quote).value();
+    let decimals_ok = |p: Price| p.value().normalize().scale() <= spec.price_decimals;
+    if let Some(sl) = stop_loss {
+        let ok = match side {
+            Side::Buy => sl.value() < current,
+            Side::Sell => sl.value() > current,
+        };
+        if !ok || !decimals_ok(sl) {
+            let rel = if side == Side::Buy { "below the bid" } else { "above the ask" };
+            return Err(Rejection::new(
+                RejectCode::InvalidStopLoss,
+                format!(
+                    "a {side:?} stop-loss must be {rel} ({current}) with at most {} decimals",
+                    spec.price_decimals
+                )
+                .to_lowercase(),
+            ));
+        }
+    }
+    if let Some(tp) = take_profit {
+        let ok = match side {
+            Side::Buy => tp.value() > current,
+            Side::Sell => tp.value() < current,
+        };
+        if !ok || !decimals_ok(tp) {
+            let rel = if side == Side::Buy { "above the bid" } else { "below the ask" };
+            return Err(Rejection::new(
+                RejectCode::InvalidTakeProfit,
+                format!(
+                    "a {side:?} take-profit must be {rel} ({current}) with at most {} decimals",
+                    spec.price_decimals
+                )
+                .to_lowercase(),
+            ));
+        }
+    }
+    Ok(())
+}
