@@ -28,9 +28,14 @@ pub struct CommandEnvelope {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Command {
-    CreateAccount { user_id: UserId },
+    CreateAccount {
+        user_id: UserId,
+    },
     OpenPosition(OpenPosition),
-    ClosePosition { user_id: UserId, position_id: PositionId },
+    ClosePosition {
+        user_id: UserId,
+        position_id: PositionId,
+    },
     ModifyPosition(ModifyPosition),
 }
 
@@ -96,10 +101,16 @@ pub struct PriceTick {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Query {
-    GetAccount { user_id: UserId },
-    ListOpenPositions { user_id: UserId },
+    GetAccount {
+        user_id: UserId,
+    },
+    ListOpenPositions {
+        user_id: UserId,
+    },
     /// The reply a command got, while its id is in the engine's idempotency window.
-    GetCommandReply { command_id: CommandId },
+    GetCommandReply {
+        command_id: CommandId,
+    },
     /// Latest bid/ask per asset the engine has seen.
     GetPrices,
 }

@@ -101,6 +101,9 @@ mod tests {
         assert_eq!(t.engine_stream(), "t42_ENGINE");
         assert_eq!(t.events_stream(), "t42_EVENTS");
         assert_eq!(t.engine_inputs(), "t42.engine.in.>");
-        assert_eq!(t.event("position_closed"), "t42.engine.events.position_closed");
+        assert_eq!(
+            t.event("position_closed"),
+            "t42.engine.events.position_closed"
+        );
     }
 }

@@ -150,7 +150,8 @@ pub fn parse_decimal(s: &str) -> Result<Decimal, ParseError> {
     if s.is_empty() || s.len() > 40 {
         return Err(ParseError::new(format!("{s:?} is not a decimal number")));
     }
-    Decimal::from_str_exact(s).map_err(|_| ParseError::new(format!("{s:?} is not a decimal number")))
+    Decimal::from_str_exact(s)
+        .map_err(|_| ParseError::new(format!("{s:?} is not a decimal number")))
 }
 
 fn serialize_decimal<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {

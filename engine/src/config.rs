@@ -48,8 +48,8 @@ impl Default for AssetTable {
             max_leverage: 100,
         };
         Self::new(
-            spec(Decimal::new(1, 4), 100),   // BTC: 0.0001 .. 100
-            spec(Decimal::new(1, 3), 1_000), // ETH: 0.001 .. 1,000
+            spec(Decimal::new(1, 4), 100),    // BTC: 0.0001 .. 100
+            spec(Decimal::new(1, 3), 1_000),  // ETH: 0.001 .. 1,000
             spec(Decimal::new(1, 2), 50_000), // SOL: 0.01 .. 50,000
         )
     }

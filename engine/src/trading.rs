@@ -43,8 +43,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{
-    Accepted, AccountSummary, Asset, ClosedPosition, CloseReason, Command, CommandEnvelope,
-    EngineInput, Event, Money, ModifyPosition, OpenPosition, Position, PositionId, PositionView,
+    Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
+    EngineInput, Event, ModifyPosition, Money, OpenPosition, Position, PositionId, PositionView,
     Price, PriceTick, Query, QueryReply, Quote, RejectCode, Rejection, Reply, Side, TimestampMs,
     UserId,
 };
@@ -168,7 +168,11 @@ impl Engine {
         }
     }
 
-    fn on_command(&mut self, CommandEnvelope { id, command }: CommandEnvelope, now: i64) -> Outcome {
+    fn on_command(
+        &mut self,
+        CommandEnvelope { id, command }: CommandEnvelope,
+        now: i64,
+    ) -> Outcome {
         let fp = fingerprint(&command);
         match self.applied.check(&id, fp) {
             Seen::Same(reply) => {
@@ -555,8 +559,14 @@ fn trigger_reason(p: &Position, fill: Decimal) -> CloseReason {
     let sl = p.stop_loss.map(Price::value);
     let tp = p.take_profit.map(Price::value);
     let (liquidated, stopped) = match p.side {
-        Side::Buy => (liq.is_some_and(|l| fill <= l), sl.is_some_and(|s| fill <= s)),
-        Side::Sell => (liq.is_some_and(|l| fill >= l), sl.is_some_and(|s| fill >= s)),
+        Side::Buy => (
+            liq.is_some_and(|l| fill <= l),
+            sl.is_some_and(|s| fill <= s),
+        ),
+        Side::Sell => (
+            liq.is_some_and(|l| fill >= l),
+            sl.is_some_and(|s| fill >= s),
+        ),
     };
     if liquidated {
         CloseReason::Liquidation
@@ -614,7 +624,11 @@ fn check_levels(
             Side::Sell => sl.value() > current,
         };
         if !ok || !decimals_ok(sl) {
-            let rel = if side == Side::Buy { "below the bid" } else { "above the ask" };
+            let rel = if side == Side::Buy {
+                "below the bid"
+            } else {
+                "above the ask"
+            };
             return Err(Rejection::new(
                 RejectCode::InvalidStopLoss,
                 format!(
@@ -631,7 +645,11 @@ fn check_levels(
             Side::Sell => tp.value() < current,
         };
         if !ok || !decimals_ok(tp) {
-            let rel = if side == Side::Buy { "above the bid" } else { "below the ask" };
+            let rel = if side == Side::Buy {
+                "above the bid"
+            } else {
+                "below the ask"
+            };
             return Err(Rejection::new(
                 RejectCode::InvalidTakeProfit,
                 format!(
