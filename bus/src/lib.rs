@@ -6,11 +6,13 @@
 //! on it.
 
 pub mod envelope;
+pub mod market;
 pub mod messages;
 pub mod subjects;
 pub mod types;
 
 pub use envelope::{DecodeError, Envelope};
+pub use market::{MarketQuote, PriceKeys, Trade};
 pub use messages::*;
 pub use subjects::Names;
 pub use types::*;

@@ -17,6 +17,10 @@ pub const INPUT_TICKS: &str = "engine.in.tick";
 pub const QUERY: &str = "engine.query";
 /// Events: `engine.events.<kind>`.
 pub const EVENTS: &str = "engine.events";
+/// The stream of exchange trades (market data, not an engine input), read by the candle store.
+pub const TRADES_STREAM: &str = "TRADES";
+/// Trades: `market.trades.<asset>`.
+pub const TRADES: &str = "market.trades";
 
 /// Stream and subject names under an optional isolation prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +89,19 @@ impl Names {
     pub fn event(&self, kind: &str) -> String {
         self.subject(&format!("{EVENTS}.{kind}"))
     }
+
+    pub fn trades_stream(&self) -> String {
+        self.stream(TRADES_STREAM)
+    }
+
+    /// Wildcard covering every trade.
+    pub fn trades(&self) -> String {
+        self.subject(&format!("{TRADES}.>"))
+    }
+
+    pub fn trade(&self, asset: Asset) -> String {
+        self.subject(&format!("{TRADES}.{}", asset.symbol()))
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +122,7 @@ mod tests {
             t.event("position_closed"),
             "t42.engine.events.position_closed"
         );
+        assert_eq!(t.trades_stream(), "t42_TRADES");
+        assert_eq!(t.trade(Asset::Sol), "t42.market.trades.SOL");
     }
 }
