@@ -16,7 +16,8 @@
 //!   `maxSlippageBps`, default 0) a fill further than that from the expected price
 //!   `slippage_exceeded`; invalid levels `invalid_stop_loss` / `invalid_take_profit`;
 //!   `margin = quantity * fillPrice / leverage`, rounded up to the cent, more than
-//!   `freeMargin`: `insufficient_margin`.
+//!   `freeMargin`: `insufficient_margin`; so is a margin too thin to cover the spread (the
+//!   close-side price already at or past the liquidation price: it would be liquidated at once).
 //! - **Stop-loss / take-profit** are optional, set at open or changed later (`ModifyPosition`
 //!   replaces both; none clears a level). A buy's stop-loss must be below the current bid and
 //!   its take-profit above it; a sell's stop-loss above the current ask and its take-profit
@@ -296,6 +297,19 @@ impl Engine {
             quantity,
             spec.price_decimals,
         );
+        let valued_at = close_side_price(cmd.side, quote).value();
+        let born_liquidated = liquidation.is_some_and(|level| match cmd.side {
+            Side::Buy => valued_at <= level,
+            Side::Sell => valued_at >= level,
+        });
+        if born_liquidated {
+            return reject(
+                RejectCode::InsufficientMargin,
+                format!(
+                    "margin {margin} does not cover the spread: the position would be liquidated at once"
+                ),
+            );
+        }
         let id = PositionId(self.next_position_id);
         self.next_position_id += 1;
         let position = Position {

@@ -216,6 +216,19 @@ fn invalid_opens_are_rejected_and_change_nothing(
 }
 
 #[test]
+fn a_margin_that_does_not_cover_the_spread_is_insufficient() {
+    let mut w = World::new();
+    w.account(user(ALICE));
+    w.tick(Asset::Sol, "130.00", "131.72"); // a 1.72 spread
+    // Buy 1.11 at 131.72 with 77x: margin 1.90, liquidation 130.01, above the bid 130.00.
+    let reply = w.open(open_cmd(user(ALICE), Asset::Sol, Side::Buy, "1.11", 77));
+    assert_eq!(rejection_code(&reply), Some(RejectCode::InsufficientMargin));
+    // At 50x the margin (2.93) covers the spread: liquidation 129.09 is below the bid.
+    let p = w.opened(open_cmd(user(ALICE), Asset::Sol, Side::Buy, "1.11", 50));
+    assert_eq!(p.liquidation_price, Some(price("129.09")));
+}
+
+#[test]
 fn margin_exactly_equal_to_free_margin_is_allowed() {
     let config = engine::EngineConfig {
         initial_balance: dec("65.01"),

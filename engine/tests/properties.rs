@@ -1,0 +1,296 @@
+//! Property tests over random input sequences: money is conserved, nothing goes negative, no
+//! position outlives its liquidation price, and snapshot/restore + replay equals the straight
+//! run bit for bit.
+
+mod support;
+
+use std::collections::HashMap;
+
+use bus::{
+    Asset, CloseReason, Command, CommandEnvelope, CommandId, EngineInput, Event, Leverage,
+    ModifyPosition, OpenPosition, PositionId, Price, PriceTick, Quantity, Query, QueryReply, Side,
+    UserId,
+};
+use engine::{Engine, EngineConfig};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use support::user;
+
+const USERS: u128 = 4;
+
+fn cents(c: i64) -> Price {
+    Price::new(Decimal::new(c, 2)).expect("positive price")
+}
+
+/// Per asset: the range of mid prices in cents and the quantity step's exponent.
+fn market(asset: Asset) -> (std::ops::Range<i64>, u32) {
+    match asset {
+        Asset::Btc => (5_800_000..7_200_000, 4),
+        Asset::Eth => (290_000..360_000, 3),
+        Asset::Sol => (13_000..17_000, 2),
+    }
+}
+
+fn asset() -> impl Strategy<Value = Asset> {
+    prop_oneof![Just(Asset::Btc), Just(Asset::Eth), Just(Asset::Sol)]
+}
+
+fn side() -> impl Strategy<Value = Side> {
+    prop_oneof![Just(Side::Buy), Just(Side::Sell)]
+}
+
+fn tick() -> impl Strategy<Value = EngineInput> {
+    (asset(), 0.0f64..1.0, 0i64..300).prop_map(|(asset, at, spread)| {
+        let (range, _) = market(asset);
+        // Position within the range; a float only picks a point, it never becomes money.
+        let mid = range.start + ((range.end - range.start) as f64 * at) as i64;
+        EngineInput::PriceTick(PriceTick {
+            asset,
+            bid: cents(mid),
+            ask: cents(mid + spread),
+            ts: 0,
+        })
+    })
+}
+
+/// Optional level, `offset` percent away from a typical price of the asset.
+fn level(asset: Asset, offset: Option<i64>) -> Option<Price> {
+    let (range, _) = market(asset);
+    let mid = (range.start + range.end) / 2;
+    offset.map(|pct| cents(mid + mid * pct / 100))
+}
+
+fn open() -> impl Strategy<Value = Command> {
+    (
+        0..USERS,
+        asset(),
+        side(),
+        1i64..3_000,
+        1u32..=120,
+        proptest::option::of(-12i64..12),
+        proptest::option::of(-12i64..12),
+    )
+        .prop_map(|(u, asset, side, steps, lev, sl, tp)| {
+            let (_, exp) = market(asset);
+            Command::OpenPosition(OpenPosition {
+                user_id: user(u),
+                asset,
+                side,
+                quantity: Quantity::new(Decimal::new(steps, exp)).expect("positive"),
+                leverage: Leverage::new(lev).expect("1..=120"),
+                stop_loss: level(asset, sl),
+                take_profit: level(asset, tp),
+                expected_price: None,
+                max_slippage_bps: None,
+            })
+        })
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        4 => open(),
+        2 => (0..USERS, 1u64..40).prop_map(|(u, id)| Command::ClosePosition {
+            user_id: user(u),
+            position_id: PositionId(id),
+        }),
+        1 => (0..USERS, 1u64..40, asset(), proptest::option::of(-12i64..12), proptest::option::of(-12i64..12))
+            .prop_map(|(u, id, asset, sl, tp)| Command::ModifyPosition(ModifyPosition {
+                user_id: user(u),
+                position_id: PositionId(id),
+                stop_loss: level(asset, sl),
+                take_profit: level(asset, tp),
+            })),
+    ]
+}
+
+/// Account creation first, then a random mix of ticks and commands; command ids repeat
+/// sometimes, so retries are part of the mix.
+fn inputs() -> impl Strategy<Value = Vec<EngineInput>> {
+    let step = prop_oneof![
+        3 => tick(),
+        2 => (command(), 0u32..400).prop_map(|(command, id)| EngineInput::Command(CommandEnvelope {
+            id: CommandId::new(format!("c{id}")).expect("id"),
+            command,
+        })),
+    ];
+    proptest::collection::vec(step, 1..250).prop_map(|mut steps| {
+        let mut all: Vec<EngineInput> = (0..USERS)
+            .map(|u| {
+                EngineInput::Command(CommandEnvelope {
+                    id: CommandId::new(format!("create-{u}")).expect("id"),
+                    command: Command::CreateAccount { user_id: user(u) },
+                })
+            })
+            .collect();
+        all.append(&mut steps);
+        all
+    })
+}
+
+fn config() -> EngineConfig {
+    let mut config = EngineConfig {
+        initial_balance: Decimal::new(5_000_00, 2),
+        idempotency_window: 64,
+        ..Default::default()
+    };
+    for asset in Asset::ALL {
+        config.assets.get_mut(asset).max_leverage = 100;
+    }
+    config
+}
+
+fn free_margin(engine: &Engine, user_id: UserId) -> Decimal {
+    match engine.query(&Query::GetAccount { user_id }) {
+        QueryReply::Account { account } => account.free_margin.value(),
+        other => panic!("no account: {other:?}"),
+    }
+}
+
+/// Checks every invariant after one input; `realized` accumulates closes per user.
+fn check_invariants(
+    engine: &Engine,
+    input: &EngineInput,
+    events: &[Event],
+    realized: &mut HashMap<UserId, Decimal>,
+) -> Result<(), TestCaseError> {
+    for event in events {
+        if let Event::PositionClosed { position } = event {
+            let pnl = position.realized_pnl.value();
+            *realized.entry(position.position.user_id).or_default() += pnl;
+            prop_assert!(position.absorbed_loss.value() >= Decimal::ZERO);
+            if position.close_reason == CloseReason::Liquidation {
+                prop_assert_eq!(pnl, -position.position.margin.value());
+            } else {
+                prop_assert_eq!(position.absorbed_loss.value(), Decimal::ZERO);
+                prop_assert!(pnl >= -position.position.margin.value(), "{position:?}");
+            }
+        }
+    }
+    for u in 0..USERS {
+        let Some((deposit, total)) = engine.ledger(user(u)) else {
+            continue;
+        };
+        let seen = realized.get(&user(u)).copied().unwrap_or_default();
+        prop_assert_eq!(total, seen, "realised PnL equals the sum of close events");
+        let balance = match engine.query(&Query::GetAccount { user_id: user(u) }) {
+            QueryReply::Account { account } => account.balance.value(),
+            other => return Err(TestCaseError::fail(format!("{other:?}"))),
+        };
+        prop_assert_eq!(balance, deposit + total, "balance = deposit + realised PnL");
+        prop_assert!(balance >= Decimal::ZERO);
+        prop_assert!(free_margin(engine, user(u)) >= Decimal::ZERO);
+    }
+    if let EngineInput::PriceTick(t) = input
+        && t.bid <= t.ask
+    {
+        for p in engine.positions().filter(|p| p.asset == t.asset) {
+            if let Some(liq) = p.liquidation_price {
+                match p.side {
+                    Side::Buy => prop_assert!(t.bid > liq, "{p:?} survived bid {}", t.bid),
+                    Side::Sell => prop_assert!(t.ask < liq, "{p:?} survived ask {}", t.ask),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn levels_of_open_positions(engine: &Engine) -> usize {
+    engine
+        .positions()
+        .map(|p| {
+            usize::from(p.liquidation_price.is_some())
+                + usize::from(p.stop_loss.is_some())
+                + usize::from(p.take_profit.is_some())
+        })
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 192,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn money_is_conserved_and_nothing_goes_negative(inputs in inputs()) {
+        let mut engine = Engine::new(config());
+        let mut realized = HashMap::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            let outcome = engine.apply(input.clone(), i as i64);
+            check_invariants(&engine, &input, &outcome.events, &mut realized)?;
+            prop_assert_eq!(engine.indexed_levels(), levels_of_open_positions(&engine));
+        }
+    }
+
+    #[test]
+    fn snapshot_restore_and_replay_equals_the_straight_run(
+        inputs in inputs(),
+        cut in 0.0f64..=1.0,
+    ) {
+        let cut = (inputs.len() as f64 * cut) as usize;
+        let mut straight = Engine::new(config());
+        let mut straight_outcomes = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            straight_outcomes.push(straight.apply(input.clone(), i as i64));
+        }
+
+        let mut first = Engine::new(config());
+        for (i, input) in inputs[..cut].iter().enumerate() {
+            first.apply(input.clone(), i as i64);
+        }
+        let mut restored = Engine::restore(&first.snapshot()).expect("snapshot reads back");
+        prop_assert_eq!(&restored, &first);
+        for (i, input) in inputs.iter().enumerate().skip(cut) {
+            let outcome = restored.apply(input.clone(), i as i64);
+            prop_assert_eq!(&outcome, &straight_outcomes[i]);
+        }
+        prop_assert_eq!(&restored, &straight);
+        prop_assert_eq!(restored.snapshot(), straight.snapshot());
+        prop_assert_eq!(restored.indexed_levels(), straight.indexed_levels());
+    }
+
+    #[test]
+    fn applying_the_same_log_twice_gives_the_same_bytes(inputs in inputs()) {
+        let run = || {
+            let mut engine = Engine::new(config());
+            for (i, input) in inputs.iter().enumerate() {
+                engine.apply(input.clone(), i as i64);
+            }
+            engine.snapshot()
+        };
+        prop_assert_eq!(run(), run());
+    }
+}
+
+/// The properties above mean something only if the generated logs reach every kind of close.
+#[test]
+fn the_generated_logs_reach_every_close_reason() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut seen = HashMap::new();
+    for _ in 0..100 {
+        let inputs = inputs().new_tree(&mut runner).expect("tree").current();
+        let mut engine = Engine::new(config());
+        for (i, input) in inputs.into_iter().enumerate() {
+            for event in engine.apply(input, i as i64).events {
+                if let Event::PositionClosed { position } = event {
+                    *seen.entry(position.close_reason).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    for reason in [
+        CloseReason::Manual,
+        CloseReason::StopLoss,
+        CloseReason::TakeProfit,
+        CloseReason::Liquidation,
+    ] {
+        assert!(
+            seen.get(&reason).copied().unwrap_or(0) > 5,
+            "{reason:?}: {seen:?}"
+        );
+    }
+}
