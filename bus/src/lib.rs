@@ -8,6 +8,8 @@
 pub mod envelope;
 pub mod market;
 pub mod messages;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod subjects;
 pub mod types;
 

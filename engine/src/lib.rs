@@ -9,6 +9,8 @@ pub mod config;
 mod idempotency;
 mod index;
 pub mod math;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod trading;
 
 pub use config::{AssetSpec, AssetTable, EngineConfig};

@@ -1,0 +1,179 @@
+//! The engine process: the pure core behind NATS JetStream (feature `service`).
+//!
+//! [`run`] connects, makes sure the streams exist, takes the single-writer lock, recovers
+//! (newest snapshot + replay of `ENGINE`), then serves: pulls inputs in stream order,
+//! applies them, replies to each caller, publishes events into `EVENTS` and acks; answers
+//! queries between batches; snapshots every N inputs or T seconds. On shutdown it stores a
+//! last snapshot and frees the lock. The README's "Engine service" section has the story.
+
+mod lease;
+#[cfg(feature = "mongo")]
+pub mod mongo;
+mod process;
+pub mod recovery;
+mod settings;
+pub mod snapshot;
+mod writer;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bus::nats::{BusError, ensure_streams};
+use futures_util::{FutureExt, StreamExt};
+use tokio::time::Instant;
+
+pub use lease::{Lease, bucket_name as lock_bucket_name};
+pub use process::{Processor, apply_logged};
+pub use settings::Settings;
+pub use snapshot::SnapshotStore;
+use writer::{SnapshotPolicy, SnapshotWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("snapshot store: {0}")]
+    Snapshot(String),
+    #[error("lost the writer lock: {0}")]
+    LockLost(String),
+    #[error(
+        "ENGINE inputs from {needed} are gone (stream starts at {first}) and no snapshot covers them"
+    )]
+    Gap { needed: u64, first: u64 },
+}
+
+/// Connects to the snapshot store chosen by the settings (MongoDB when `MONGODB_URL` is set).
+pub async fn connect_store(settings: &Settings) -> Result<SnapshotStore, ServiceError> {
+    if let Some(url) = &settings.mongodb_url {
+        #[cfg(feature = "mongo")]
+        return Ok(SnapshotStore::Mongo(mongo::MongoStore::connect(url).await?));
+        #[cfg(not(feature = "mongo"))]
+        {
+            let _ = url;
+            return Err(ServiceError::Config(
+                "MONGODB_URL is set but this build has no MongoDB support (feature `mongo`)".into(),
+            ));
+        }
+    }
+    let pool = migrations::connect_and_migrate(&settings.database_url, 4)
+        .await
+        .map_err(|e| ServiceError::Snapshot(format!("postgres: {e}")))?;
+    Ok(SnapshotStore::Postgres(pool))
+}
+
+/// Runs the engine until `shutdown` completes (clean stop) or a fatal error.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServiceError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("engine")
+        .connect(&settings.nats_url)
+        .await
+        .map_err(|e| ServiceError::Nats(format!("connect: {e}")))?;
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, &settings.names, &settings.streams).await?;
+    let store = connect_store(&settings).await?;
+    tokio::pin!(shutdown);
+    let mut lease = tokio::select! {
+        lease = Lease::acquire(&js, &settings.names, &settings.instance_id, settings.lock_ttl) => lease?,
+        () = &mut shutdown => return Ok(()),
+    };
+    let result = serve(&settings, client, store, &mut lease, shutdown).await;
+    if !matches!(result, Err(ServiceError::LockLost(_))) {
+        lease.release().await;
+    }
+    result
+}
+
+async fn serve(
+    settings: &Settings,
+    client: async_nats::Client,
+    store: SnapshotStore,
+    lease: &mut Lease,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let js = jetstream::new(client.clone());
+    let names = &settings.names;
+    let (mut engine, snapshot_seq) =
+        recovery::load_newest(&store, &names.engine_stream(), &settings.engine).await?;
+    let published = recovery::published_upto(&js, names)
+        .await?
+        .max(snapshot_seq);
+    let started = Instant::now();
+    let replayed =
+        recovery::replay(&js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    tracing::info!(
+        snapshot_seq,
+        published,
+        replayed,
+        per_sec = (replayed as f64 / secs) as u64,
+        "recovered"
+    );
+
+    let consumer = recovery::open_consumer(&js, names, published).await?;
+    let mut inputs = consumer
+        .stream()
+        .max_messages_per_batch(settings.batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| ServiceError::Nats(format!("pull: {e}")))?;
+    let mut queries = client
+        .subscribe(names.query())
+        .await
+        .map_err(|e| ServiceError::Nats(format!("query subscription: {e}")))?;
+    let policy = SnapshotPolicy {
+        every: settings.snapshot_every,
+        interval: settings.snapshot_interval,
+        keep: settings.snapshot_keep,
+        purge_inputs: settings.purge_inputs,
+    };
+    let mut snapshots = SnapshotWriter::start(store, js, names.clone(), policy, snapshot_seq);
+    let mut p = Processor::new(engine, published, client, names.clone());
+    let mut renew = tokio::time::interval(lease.renew_every());
+    let mut snapshot_timer = tokio::time::interval(settings.snapshot_interval);
+    tokio::pin!(shutdown);
+    tracing::info!(from = published + 1, "serving");
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break Ok(()),
+            _ = renew.tick() => if let Err(e) = lease.renew().await { break Err(e) },
+            Some(q) = queries.next() => p.answer(q).await,
+            _ = snapshot_timer.tick() => snapshots.maybe_take(&p.engine, p.last_seq, true),
+            next = inputs.next() => {
+                let first = match next {
+                    None => break Err(ServiceError::Nats("the ENGINE consumer ended".into())),
+                    Some(Err(e)) => { tracing::warn!("pulling inputs: {e}"); continue; }
+                    Some(Ok(m)) => m,
+                };
+                let mut batch = vec![first];
+                while batch.len() < settings.batch {
+                    match inputs.next().now_or_never() {
+                        Some(Some(Ok(m))) => batch.push(m),
+                        _ => break,
+                    }
+                }
+                if !lease.is_valid() {
+                    if let Err(e) = lease.renew().await { break Err(e) }
+                    if !lease.is_valid() { break Err(ServiceError::LockLost("lease expired".into())) }
+                }
+                if let Err(e) = p.apply_batch(&batch).await { break Err(e) }
+                snapshots.maybe_take(&p.engine, p.last_seq, false);
+            }
+        }
+    };
+    if outcome.is_ok() {
+        snapshots.finish(&p.engine, p.last_seq).await;
+        tracing::info!(last_seq = p.last_seq, "engine stopped cleanly");
+    }
+    outcome
+}

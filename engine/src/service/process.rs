@@ -1,0 +1,125 @@
+//! The hot path: apply a batch of `ENGINE` inputs in stream order, send each reply to its
+//! caller at once, publish the events into `EVENTS`, and only when JetStream has stored them
+//! ack the batch. Queries are answered from the same state between batches.
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use bus::nats::{REPLY_TO_HEADER, timestamp_ms};
+use bus::{EngineInput, Envelope, Names, Query};
+
+use super::ServiceError;
+use crate::{Engine, Outcome};
+
+/// The stream sequence and the JetStream timestamp (ms) of a delivered input.
+pub fn position(msg: &jetstream::Message) -> Result<(u64, i64), ServiceError> {
+    let info = msg
+        .info()
+        .map_err(|e| ServiceError::Nats(format!("input without delivery info: {e}")))?;
+    Ok((info.stream_sequence, timestamp_ms(info)))
+}
+
+/// Applies one logged input. An unreadable input is skipped (and skipped again on every
+/// replay, so the state stays a function of the log).
+pub fn apply_logged(engine: &mut Engine, payload: &[u8], seq: u64, now: i64) -> Option<Outcome> {
+    match Envelope::<EngineInput>::decode(payload) {
+        Ok(envelope) => Some(engine.apply(envelope.body, now)),
+        Err(e) => {
+            tracing::error!(seq, "skipping an unreadable ENGINE input: {e}");
+            None
+        }
+    }
+}
+
+pub struct Processor {
+    pub engine: Engine,
+    /// The last `ENGINE` sequence applied.
+    pub last_seq: u64,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    names: Names,
+}
+
+fn nats<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServiceError {
+    move |e| ServiceError::Nats(format!("{what}: {e}"))
+}
+
+impl Processor {
+    pub fn new(engine: Engine, last_seq: u64, client: async_nats::Client, names: Names) -> Self {
+        let js = jetstream::new(client.clone());
+        Self {
+            engine,
+            last_seq,
+            client,
+            js,
+            names,
+        }
+    }
+
+    /// Applies `batch` (in delivery order) and acks it once every effect is published.
+    /// Inputs at or below `last_seq` (redeliveries) are acked without being applied again.
+    pub async fn apply_batch(&mut self, batch: &[jetstream::Message]) -> Result<(), ServiceError> {
+        let mut stored = Vec::new();
+        for msg in batch {
+            let (seq, now) = position(msg)?;
+            if seq <= self.last_seq {
+                continue;
+            }
+            if seq != self.last_seq + 1 {
+                tracing::warn!(seq, last = self.last_seq, "gap in ENGINE sequences");
+            }
+            self.last_seq = seq;
+            let Some(outcome) = apply_logged(&mut self.engine, &msg.payload, seq, now) else {
+                continue;
+            };
+            // The caller is waiting: answer before storing events. Events are stored before
+            // the ack, so a crash in between replays this input and publishes them then.
+            let reply_to = msg.headers.as_ref().and_then(|h| h.get(REPLY_TO_HEADER));
+            if let (Some(reply), Some(to)) = (outcome.reply, reply_to) {
+                let body = Envelope::new(seq, now, reply).encode();
+                self.client
+                    .publish(to.to_string(), body.into())
+                    .await
+                    .map_err(nats("reply"))?;
+            }
+            for (index, event) in outcome.events.into_iter().enumerate() {
+                let subject = self.names.event(event.kind());
+                let publish = PublishMessage::build()
+                    .payload(Envelope::new(seq, now, event).encode().into())
+                    .message_id(format!("{seq}-{index}"));
+                let ack = self
+                    .js
+                    .send_publish(subject, publish)
+                    .await
+                    .map_err(nats("event publish"))?;
+                stored.push(ack);
+            }
+        }
+        for ack in stored {
+            ack.await.map_err(nats("event store"))?;
+        }
+        // AckPolicy::All: acking the last input acks the batch. Replies were written to this
+        // same connection before, so the server sees them before the ack.
+        if let Some(last) = batch.last() {
+            last.ack().await.map_err(nats("ack"))?;
+        }
+        Ok(())
+    }
+
+    /// Answers one query (core NATS request/reply) from the current state.
+    pub async fn answer(&self, msg: async_nats::Message) {
+        let Some(reply_to) = msg.reply else {
+            return;
+        };
+        let query = match Envelope::<Query>::decode(&msg.payload) {
+            Ok(q) => q.body,
+            Err(e) => {
+                tracing::warn!("unreadable query: {e}");
+                return;
+            }
+        };
+        let answer = self.engine.query(&query);
+        let body = Envelope::new(self.last_seq, 0, answer).encode();
+        if let Err(e) = self.client.publish(reply_to, body.into()).await {
+            tracing::warn!("could not answer a query: {e}");
+        }
+    }
+}

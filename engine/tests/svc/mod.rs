@@ -1,0 +1,137 @@
+//! Helpers for the engine service tests: isolated names and database per test, the engine
+//! as a task (or as a child process), a client, and command builders.
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use bus::nats::{EngineClient, StreamSettings, ensure_streams};
+use bus::{
+    Asset, Command, CommandEnvelope, CommandId, Leverage, Names, OpenPosition, Price, PriceTick,
+    Quantity, Side, UserId,
+};
+use engine::service::Settings;
+use migrations::TestDatabase;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+pub fn random_names() -> Names {
+    Names::new(format!(
+        "t{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ))
+}
+
+/// Settings for a test engine: fast lock, frequent snapshots, no purge (tests replay from 1).
+pub fn test_settings(names: &Names, db: &TestDatabase) -> Settings {
+    let mut s = Settings::local();
+    s.nats_url = nats_url();
+    s.database_url = db.url.clone();
+    s.names = names.clone();
+    s.lock_ttl = Duration::from_millis(1_500);
+    s.snapshot_every = 50;
+    s.snapshot_interval = Duration::from_secs(1);
+    s.purge_inputs = false;
+    s
+}
+
+/// Engine logs in the test output (`RUST_LOG`, default warnings only).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// The engine running as a task of the test process.
+pub struct EngineTask {
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), engine::service::ServiceError>>,
+}
+
+impl EngineTask {
+    pub fn start(settings: Settings) -> Self {
+        init_logs();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let result = engine::service::run(settings, async move {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(e) = &result {
+                tracing::error!("engine task ended: {e}");
+            }
+            result
+        });
+        Self {
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(20), &mut self.handle)
+            .await
+            .expect("engine stops in time")
+            .expect("engine task joins");
+        result.expect("engine stopped cleanly");
+    }
+}
+
+pub async fn client(names: &Names, timeout: Duration) -> EngineClient {
+    let nats = async_nats::connect(nats_url())
+        .await
+        .expect("NATS is running");
+    let js = async_nats::jetstream::new(nats.clone());
+    ensure_streams(&js, names, &StreamSettings::default())
+        .await
+        .expect("streams");
+    EngineClient::new(nats, names.clone(), timeout)
+}
+
+pub fn user(n: u128) -> UserId {
+    UserId(uuid::Uuid::from_u128(n))
+}
+
+pub fn cmd(id: &str, command: Command) -> CommandEnvelope {
+    CommandEnvelope {
+        id: CommandId::new(id).expect("valid id"),
+        command,
+    }
+}
+
+pub fn price(s: &str) -> Price {
+    Price::from_str(s).expect("price")
+}
+
+pub fn tick(asset: Asset, bid: &str, ask: &str) -> PriceTick {
+    PriceTick {
+        asset,
+        bid: price(bid),
+        ask: price(ask),
+        ts: 1_700_000_000_000,
+    }
+}
+
+pub fn open(user_id: UserId, asset: Asset, side: Side, qty: &str, lev: u32) -> Command {
+    Command::OpenPosition(OpenPosition {
+        user_id,
+        asset,
+        side,
+        quantity: Quantity::from_str(qty).expect("qty"),
+        leverage: Leverage::new(lev).expect("leverage"),
+        stop_loss: None,
+        take_profit: None,
+        expected_price: None,
+        max_slippage_bps: None,
+    })
+}
