@@ -79,6 +79,19 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BusError> {
         .map_err(|e| BusError::Protocol(e.to_string()))
 }
 
+/// The `Nats-Msg-Id` of a command: its id and a fingerprint of the command. A retry (same id,
+/// same command) is dropped by JetStream as a duplicate and answered with the first reply; the
+/// same id with a different command is not a duplicate, so it reaches the engine, which
+/// answers `command_id_reused` instead of silently replaying an unrelated reply.
+fn message_id(cmd: &CommandEnvelope) -> String {
+    // FNV-1a 64 over the command's JSON: fixed and portable, so every process agrees.
+    let bytes = serde_json::to_vec(&cmd.command).unwrap_or_default();
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}#{hash:016x}", cmd.id)
+}
+
 fn publish_error(e: jetstream::context::PublishError) -> BusError {
     use jetstream::context::PublishErrorKind as K;
     match e.kind() {
@@ -163,11 +176,12 @@ impl EngineClient {
             .await?;
         let (reply_to, rx, slot) = router.register();
         let id = cmd.id.clone();
+        let msg_id = message_id(&cmd);
         let subject = self.inner.names.command(cmd.command.kind());
         let payload = Envelope::new(0, now_ms(), EngineInput::Command(cmd)).encode();
         let publish = PublishMessage::build()
             .payload(payload.into())
-            .message_id(id.as_str())
+            .message_id(msg_id)
             .header(REPLY_TO_HEADER, reply_to.as_str());
         let ack = self
             .inner

@@ -1,0 +1,53 @@
+//! The platform's HTTP functions and event functions.
+//!
+//! Each HTTP function is one module with `pub fn app(state: AppState) -> axum::Router`, built
+//! once and run two ways: by its Lambda main (`src/bin/<name>.rs`, `lambda_http::run`) and by
+//! the local runner, which serves [`api`] (every router merged) on one server. Everything is
+//! under `/api/v1`, JSON in and out, money and prices as decimal strings, and every error is
+//! `{"error": {"code", "message"}}` (see [`error`]).
+//!
+//! The event function [`persist`] is a durable consumer of the `EVENTS` stream that writes
+//! users' positions to PostgreSQL.
+
+pub mod assets;
+pub mod auth;
+pub mod balance;
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod history;
+pub mod lambda;
+pub mod openapi;
+pub mod persist;
+pub mod settings;
+pub mod signin;
+pub mod signup;
+pub mod state;
+pub mod trade;
+pub mod views;
+// Market data: `candles` (GET /api/v1/candles) is added here as `pub mod candles;` with
+// `pub fn app(state: AppState) -> Router`, and merged in `api()` below.
+
+use axum::Router;
+
+pub use error::ApiError;
+pub use settings::Settings;
+pub use state::AppState;
+
+/// The prefix every route lives under.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Every HTTP function merged into one router: what the local runner serves. Each module's
+/// `routes()` is merged (a router with a fallback cannot be merged), then the shared layers
+/// are applied once.
+pub fn api(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(signup::routes())
+        .merge(signin::routes())
+        .merge(balance::routes())
+        .merge(assets::routes())
+        .merge(trade::routes())
+        // Merge point for market data: `.merge(candles::routes())`.
+        .merge(health::routes());
+    body::finish(routes.with_state(state.clone()), &state)
+}

@@ -1,0 +1,166 @@
+//! `POST /api/v1/auth/signup` `{email, password}` -> 201 `{userId, email}`.
+//!
+//! Creates the user in PostgreSQL (argon2 hash) and then the engine account. If the engine
+//! cannot be reached the user row is removed again, so a retry can succeed; the engine command
+//! id is derived from the user id, so the account is never created twice.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use bus::{Accepted, Command, CommandEnvelope, CommandId, Reply, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::body::{JsonBody, finish};
+use crate::error::{ApiError, engine_error};
+use crate::state::AppState;
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedUp {
+    user_id: UserId,
+    email: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/auth/signup", post(signup))
+}
+
+pub fn app(state: AppState) -> Router {
+    finish(routes().with_state(state.clone()), &state)
+}
+
+/// An email in the canonical form it is stored and looked up in (trimmed, lowercase).
+pub fn parse_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || ApiError::bad_request("invalid_email", "this is not an email address");
+    if email.len() > MAX_EMAIL_BYTES || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = domain.contains('.')
+        && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.');
+    if local.is_empty() || !domain_ok {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("a password has at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("a password has at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(user_id))]
+async fn signup(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
+    let email = parse_email(&body.email)?;
+    check_password(&body.password)?;
+    let user = UserId(uuid::Uuid::new_v4());
+    tracing::Span::current().record("user_id", tracing::field::display(user));
+    let hash = state.passwords().hash(body.password).await?;
+
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(user.0)
+    .bind(&email)
+    .bind(&hash)
+    .execute(state.db())
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::Conflict {
+            code: "email_taken",
+            message: "an account with this email already exists".into(),
+        });
+    }
+
+    if let Err(e) = create_account(&state, user).await {
+        // Best effort: without the engine account the user cannot trade, so let them retry.
+        let removed = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.0)
+            .execute(state.db())
+            .await;
+        if let Err(cleanup) = removed {
+            tracing::error!(%cleanup, "could not remove a user whose account failed");
+        }
+        return Err(e);
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedUp {
+            user_id: user,
+            email,
+        }),
+    ))
+}
+
+async fn create_account(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    let id = CommandId::new(format!("signup-{user}")).map_err(|e| ApiError::Internal(e.0))?;
+    let cmd = CommandEnvelope {
+        id,
+        command: Command::CreateAccount { user_id: user },
+    };
+    let reply = state
+        .engine()
+        .send(cmd)
+        .await
+        .map_err(|e| engine_error(e, state.nats_connected()))?;
+    match reply {
+        Reply::Accepted(Accepted::AccountCreated { .. }) => Ok(()),
+        Reply::Accepted(other) => Err(ApiError::Internal(format!("unexpected reply {other:?}"))),
+        Reply::Rejected(r) => Err(ApiError::Internal(format!("account not created: {r}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            parse_email("  Ann@Example.COM ").expect("ok"),
+            "ann@example.com"
+        );
+        for bad in [
+            "", "ann", "@x.io", "ann@", "ann@x", "a b@x.io", "ann@.x", "a@b@c.io",
+        ] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+        assert!(parse_email(&format!("{}@x.io", "a".repeat(260))).is_err());
+    }
+
+    #[test]
+    fn passwords_need_eight_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password("ééééééé").is_err());
+        assert!(check_password(&"x".repeat(2000)).is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! The local runner: the whole platform in one process. It applies the migrations, runs the
+//! engine service, the event functions (`persist`) and every HTTP function merged on one
+//! server (port 8000 by default), and stops all of them cleanly on one shutdown signal.
+
+pub mod client;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bus::Names;
+use bus::nats::{StreamSettings, ensure_streams};
+use functions::AppState;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Everything the runner needs; [`RunnerSettings::from_env`] gives working local defaults.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// `HTTP_ADDR`, default `127.0.0.1:8000` (port 0 picks a free port, for tests).
+    pub http_addr: SocketAddr,
+    pub functions: functions::Settings,
+    /// `None` runs no engine (then trade requests answer 504 `engine_timeout`).
+    pub engine: Option<engine::service::Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("settings: {0}")]
+    Settings(String),
+    #[error("migrations: {0}")]
+    Migrations(#[from] sqlx::Error),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("http: {0}")]
+    Http(#[from] std::io::Error),
+    #[error("engine: {0}")]
+    Engine(#[from] engine::service::ServiceError),
+    #[error("persist: {0}")]
+    Persist(#[from] functions::persist::PersistError),
+    #[error("state: {0}")]
+    State(#[from] functions::state::StartError),
+}
+
+impl RunnerSettings {
+    pub fn from_env() -> Result<Self, RunError> {
+        let http_addr = std::env::var("HTTP_ADDR")
+            .unwrap_or_else(|_| "127.0.0.1:8000".into())
+            .parse()
+            .map_err(|e| RunError::Settings(format!("HTTP_ADDR: {e}")))?;
+        let engine = engine::service::Settings::from_env()?;
+        Ok(Self {
+            http_addr,
+            functions: functions::Settings::from_env(),
+            engine: Some(engine),
+        })
+    }
+}
+
+/// A started runner: where it listens, and the supervisor to await.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    supervisor: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+impl Running {
+    /// Waits until every part has stopped; the first failure, if any.
+    pub async fn wait(self) -> Result<(), RunError> {
+        self.supervisor
+            .await
+            .map_err(|e| RunError::Settings(format!("supervisor task: {e}")))?
+    }
+}
+
+/// Resolves once the shutdown signal has been given.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which is a shutdown too.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Migrates, connects and starts every part; returns once the HTTP port is bound. Everything
+/// stops when `shutdown` resolves, or when any part fails.
+pub async fn start(
+    settings: RunnerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, RunError> {
+    let f = &settings.functions;
+    let db = functions::state::pool_options(f)
+        .connect(&f.database_url)
+        .await?;
+    migrations::MIGRATOR
+        .run(&db)
+        .await
+        .map_err(sqlx::Error::from)?;
+    let nats = async_nats::connect(&f.nats_url)
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    let js = async_nats::jetstream::new(nats.clone());
+    let names = Names::new(f.bus_prefix.clone());
+    ensure_streams(&js, &names, &StreamSettings::default())
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(settings.http_addr).await?;
+    let http_addr = listener.local_addr()?;
+    let state = AppState::new(f, nats, db.clone())?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks: JoinSet<(&'static str, Result<(), RunError>)> = JoinSet::new();
+    if let Some(engine_settings) = settings.engine {
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let r = engine::service::run(engine_settings, stopped(rx)).await;
+            ("engine", r.map_err(RunError::from))
+        });
+    }
+    let rx = stop_rx.clone();
+    tasks.spawn(async move {
+        let r = functions::persist::run(js, names, db, stopped(rx)).await;
+        ("persist", r.map_err(RunError::from))
+    });
+    // Market data (price feed into Redis and ENGINE, the WebSocket hub on :7070, the candle
+    // archiver) starts here as more tasks of this set, each stopping on `stopped(rx)`.
+    let rx = stop_rx.clone();
+    let app = functions::api(state);
+    tasks.spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(rx))
+            .await;
+        ("http", r.map_err(RunError::from))
+    });
+
+    let supervisor = tokio::spawn(supervise(tasks, stop_tx, shutdown));
+    Ok(Running {
+        http_addr,
+        supervisor,
+    })
+}
+
+/// Waits for the shutdown signal or the first part to end, then stops and drains the rest.
+async fn supervise(
+    mut tasks: JoinSet<(&'static str, Result<(), RunError>)>,
+    stop: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let mut first: Result<(), RunError> = Ok(());
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down"),
+        Some(done) = tasks.join_next() => {
+            first = report(done);
+            tracing::warn!("a part stopped early; shutting the others down");
+        }
+    }
+    stop.send_replace(true);
+    while let Some(done) = tasks.join_next().await {
+        let r = report(done);
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}
+
+fn report(
+    done: Result<(&'static str, Result<(), RunError>), tokio::task::JoinError>,
+) -> Result<(), RunError> {
+    match done {
+        Ok((name, Ok(()))) => {
+            tracing::info!(part = name, "stopped");
+            Ok(())
+        }
+        Ok((name, Err(e))) => {
+            tracing::error!(part = name, error = %e, "failed");
+            Err(e)
+        }
+        Err(e) => Err(RunError::Settings(format!("a task panicked: {e}"))),
+    }
+}
