@@ -5,12 +5,24 @@
 //! This crate is deliberately light (serde, rust_decimal, uuid): the pure engine core depends
 //! on it.
 
+#[cfg(feature = "auth")]
+pub mod auth;
+#[cfg(any(feature = "feed", feature = "hub"))]
+pub mod backoff;
 pub mod envelope;
+#[cfg(feature = "feed")]
+pub mod feed;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod market;
 pub mod messages;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "redis")]
+pub mod prices;
 pub mod subjects;
+#[cfg(feature = "nats")]
+pub mod trades;
 pub mod types;
 
 pub use envelope::{DecodeError, Envelope};

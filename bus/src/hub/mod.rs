@@ -1,0 +1,221 @@
+//! The WebSocket hub (port 7070): fans the Redis price stream out to browsers and routes each
+//! user's engine events (from `EVENTS`) to their authenticated connections. The protocol is in
+//! [`protocol`] and the README's "WebSocket protocol" section.
+//!
+//! A slow client never slows the others: the fan-out only fills per-client mailboxes
+//! ([`mailbox`]: newest quote wins, bounded queues) and each connection task drains its own.
+//! Connections are capped; a client too far behind is disconnected; every connection leaves
+//! the registry when it ends. Runs as its own process (`ws-hub`) or as a task ([`run`]).
+
+mod connection;
+pub mod mailbox;
+pub mod protocol;
+mod settings;
+mod sources;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::auth::TokenVerifier;
+use crate::market::PriceKeys;
+use crate::subjects::Names;
+use crate::types::Asset;
+use mailbox::{Limits, Registry};
+pub use settings::{DEV_JWT_SECRET, HubSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// Counters of a running hub; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct HubStats(Arc<StatsInner>);
+
+#[derive(Debug, Default)]
+struct StatsInner {
+    connections: AtomicU64,
+    rejected: AtomicU64,
+    too_slow: AtomicU64,
+    quotes_in: AtomicU64,
+    events_in: AtomicU64,
+    events_ready: AtomicBool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsReport {
+    /// Clients connected now.
+    pub connections: u64,
+    /// Connections refused because the hub was full.
+    pub rejected: u64,
+    /// Clients disconnected for falling too far behind.
+    pub too_slow: u64,
+    pub quotes_in: u64,
+    pub events_in: u64,
+    /// The `EVENTS` consumer is running.
+    pub events_ready: bool,
+}
+
+impl HubStats {
+    fn count_rejected(&self) {
+        self.0.rejected.fetch_add(1, Relaxed);
+    }
+    fn count_too_slow(&self) {
+        self.0.too_slow.fetch_add(1, Relaxed);
+    }
+    fn count_quote(&self) {
+        self.0.quotes_in.fetch_add(1, Relaxed);
+    }
+    fn count_event(&self) {
+        self.0.events_in.fetch_add(1, Relaxed);
+    }
+
+    pub fn report(&self) -> StatsReport {
+        let i = &self.0;
+        StatsReport {
+            connections: i.connections.load(Relaxed),
+            rejected: i.rejected.load(Relaxed),
+            too_slow: i.too_slow.load(Relaxed),
+            quotes_in: i.quotes_in.load(Relaxed),
+            events_in: i.events_in.load(Relaxed),
+            events_ready: i.events_ready.load(Relaxed),
+        }
+    }
+}
+
+/// What every connection task shares.
+struct Shared {
+    registry: Registry,
+    latest: RwLock<[Option<Utf8Bytes>; 3]>,
+    verifier: TokenVerifier,
+    limits: Limits,
+    write_timeout: Duration,
+    send_buffer: usize,
+    stats: HubStats,
+}
+
+impl Shared {
+    fn latest_quotes(&self) -> Vec<(Asset, Utf8Bytes)> {
+        let latest = self.latest.read().unwrap_or_else(PoisonError::into_inner);
+        Asset::ALL
+            .into_iter()
+            .filter_map(|a| latest[a.index()].clone().map(|q| (a, q)))
+            .collect()
+    }
+
+    /// Stores a quote as the asset's latest; a snapshot value (`replace = false`) never
+    /// overwrites a live one.
+    fn offer_latest(&self, asset: Asset, quote: Utf8Bytes, replace: bool) {
+        let mut latest = self.latest.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = &mut latest[asset.index()];
+        if replace || slot.is_none() {
+            *slot = Some(quote);
+        }
+    }
+
+    fn mark_events_ready(&self) {
+        self.stats.0.events_ready.store(true, Relaxed);
+    }
+}
+
+/// Binds `settings.bind` and serves until `shutdown` completes.
+pub async fn run(
+    settings: HubSettings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), HubError> {
+    let listener = TcpListener::bind(&settings.bind)
+        .await
+        .map_err(|e| HubError::Bind(settings.bind.clone(), e))?;
+    tracing::info!(addr = %settings.bind, "WebSocket hub listening");
+    serve(listener, settings, HubStats::default(), shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0), reporting into `stats`.
+pub async fn serve(
+    listener: TcpListener,
+    settings: HubSettings,
+    stats: HubStats,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), HubError> {
+    let nats = async_nats::connect(&settings.nats_url)
+        .await
+        .map_err(|e| HubError::Nats(e.to_string()))?;
+    let shared = Arc::new(Shared {
+        registry: Registry::default(),
+        latest: RwLock::new([None, None, None]),
+        verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
+        limits: settings.limits,
+        write_timeout: settings.write_timeout,
+        send_buffer: settings.send_buffer,
+        stats,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let keys = PriceKeys::new(settings.redis_prefix.clone());
+    let names = Names::new(settings.bus_prefix.clone());
+    let mut background = JoinSet::new();
+    background.spawn(sources::redis_quotes(
+        settings.redis_url.clone(),
+        keys,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    background.spawn(sources::engine_events(
+        nats,
+        names,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let permit = slots.clone().try_acquire_owned().ok();
+                let counted = permit.is_some();
+                let (shared, stop) = (shared.clone(), stop_rx.clone());
+                connections.spawn(async move {
+                    if counted {
+                        shared.stats.0.connections.fetch_add(1, Relaxed);
+                    }
+                    connection::handle(tcp, shared.clone(), permit, stop).await;
+                    if counted {
+                        shared.stats.0.connections.fetch_sub(1, Relaxed);
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    tracing::info!(
+        clients = shared.registry.len(),
+        "WebSocket hub shutting down"
+    );
+    let _ = stop_tx.send(true);
+    shared.registry.wake_all();
+    let drain = async {
+        while connections.join_next().await.is_some() {}
+        while background.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in 5 s; dropping them");
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! What the hub fans out: quotes from the Redis price stream (one subscription to the
+//! all-assets channel for the whole hub) and engine events from the `EVENTS` stream (one
+//! ordered consumer starting at new messages). Both reconnect with backoff until stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::Shared;
+use super::protocol::ServerMessage;
+use crate::backoff::Backoff;
+use crate::market::{MarketQuote, PriceKeys};
+use crate::messages::Event;
+use crate::nats::{StreamSettings, ensure_streams};
+use crate::{Envelope, Names, prices};
+
+/// Keeps the hub subscribed to the Redis price stream.
+pub(super) async fn redis_quotes(
+    url: String,
+    keys: PriceKeys,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match subscribe_quotes(&url, &keys, &shared, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "Redis price stream lost; resubscribing"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn subscribe_quotes(
+    url: &str,
+    keys: &PriceKeys,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(keys.all_channel()).await?;
+    // Subscribed first, then the snapshot: no quote falls between the two.
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    for quote in prices::latest_quotes(&mut conn, keys).await? {
+        shared.offer_latest(quote.asset, quote.to_json().into(), false);
+    }
+    tracing::info!(channel = %keys.all_channel(), "hub subscribed to the price stream");
+    let mut messages = pubsub.into_on_message();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            msg = messages.next() => {
+                let Some(msg) = msg else {
+                    return Err(std::io::Error::other("subscription ended").into());
+                };
+                let Ok(text) = msg.get_payload::<String>() else { continue };
+                let Ok(quote) = serde_json::from_str::<MarketQuote>(&text) else {
+                    continue;
+                };
+                shared.stats.count_quote();
+                let text = Utf8Bytes::from(text);
+                shared.offer_latest(quote.asset, text.clone(), true);
+                shared.registry.fan_out_quote(quote.asset, &text);
+            }
+        }
+    }
+}
+
+/// Keeps the hub reading new engine events and routing them to their users' clients.
+pub(super) async fn engine_events(
+    nats: async_nats::Client,
+    names: Names,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match consume_events(&nats, &names, &shared, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "EVENTS consumer lost; recreating"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn consume_events(
+    nats: &async_nats::Client,
+    names: &Names,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let js = jetstream::new(nats.clone());
+    ensure_streams(&js, names, &StreamSettings::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = js
+        .get_stream(names.events_stream())
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = consumer::push::OrderedConfig {
+        deliver_subject: nats.new_inbox(),
+        filter_subject: names.events(),
+        deliver_policy: consumer::DeliverPolicy::New,
+        ..Default::default()
+    };
+    let consumer = stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    shared.mark_events_ready();
+    tracing::info!(stream = %names.events_stream(), "hub reading engine events");
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            msg = messages.next() => match msg {
+                Some(Ok(msg)) => dispatch(&msg.payload, shared),
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("the consumer ended".into()),
+            },
+        }
+    }
+}
+
+fn dispatch(payload: &[u8], shared: &Shared) {
+    let env = match Envelope::<Event>::decode(payload) {
+        Ok(env) => env,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable engine event");
+            return;
+        }
+    };
+    shared.stats.count_event();
+    let text = ServerMessage::Event {
+        seq: env.seq,
+        event: &env.body,
+    }
+    .to_json();
+    shared
+        .registry
+        .fan_out_event(env.body.user_id(), &Utf8Bytes::from(text));
+}
