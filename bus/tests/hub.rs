@@ -1,1 +1,458 @@
-//! placeholder
+//! The WebSocket hub with real WebSocket clients, real Redis and NATS (random prefixes, port 0):
+//! the first snapshot, subscribe/unsubscribe, auth and private events (stop-loss and
+//! liquidation closes reach their user, nobody else), a stalled client that neither delays a
+//! healthy one nor survives, the connection cap, and cleanup on disconnect.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use bus::hub::mailbox::Limits;
+use bus::hub::{self, HubSettings, HubStats};
+use bus::nats::{StreamSettings, ensure_streams};
+use bus::{
+    Asset, CloseReason, ClosedPosition, Envelope, Event, Leverage, MarketQuote, Money, Names,
+    Position, PositionId, Price, PriceKeys, Quantity, Side, UserId,
+};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn env(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.into())
+}
+
+fn prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock")
+}
+
+struct Hub {
+    port: u16,
+    stats: HubStats,
+    keys: PriceKeys,
+    names: Names,
+    secret: String,
+    redis: redis::aio::MultiplexedConnection,
+    js: async_nats::jetstream::Context,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), hub::HubError>>,
+}
+
+async fn start_hub(tune: impl FnOnce(&mut HubSettings)) -> Hub {
+    let (redis_prefix, bus_prefix, secret) = (prefix(), prefix(), prefix());
+    let mut settings = HubSettings {
+        redis_url: env("REDIS_URL", "redis://127.0.0.1:6379"),
+        redis_prefix: redis_prefix.clone(),
+        nats_url: env("NATS_URL", "nats://127.0.0.1:4222"),
+        bus_prefix: bus_prefix.clone(),
+        jwt_secret: secret.clone(),
+        ..HubSettings::default()
+    };
+    tune(&mut settings);
+    let nats = async_nats::connect(&settings.nats_url).await.expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    let names = Names::new(bus_prefix);
+    ensure_streams(&js, &names, &StreamSettings::default())
+        .await
+        .expect("streams");
+    let redis = redis::Client::open(settings.redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stats = HubStats::default();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(hub::serve(listener, settings, stats.clone(), async {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stats.report().events_ready {
+        assert!(
+            Instant::now() < deadline,
+            "the hub's EVENTS consumer did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Hub {
+        port,
+        stats,
+        keys: PriceKeys::new(redis_prefix),
+        names,
+        secret,
+        redis,
+        js,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Hub {
+    async fn connect(&self) -> Client {
+        let url = format!("ws://127.0.0.1:{}", self.port);
+        tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect")
+            .0
+    }
+
+    async fn quote(&mut self, asset: Asset, bid: &str) -> MarketQuote {
+        let bid = Price::from_str(bid).expect("bid");
+        let ask = Price::new(bid.value() + rust_decimal::Decimal::ONE).expect("ask");
+        let quote = MarketQuote {
+            asset,
+            bid,
+            ask,
+            ts: now_ms(),
+            simulated: false,
+        };
+        bus::prices::publish_quote(&mut self.redis, &self.keys, &quote)
+            .await
+            .expect("publish");
+        quote
+    }
+
+    async fn event(&self, seq: u64, event: Event) {
+        let env = Envelope::new(seq, now_ms(), event);
+        self.js
+            .publish(self.names.event(env.body.kind()), env.encode().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+
+    fn token(&self, user: UserId, exp: u64) -> String {
+        #[derive(serde::Serialize)]
+        struct Claims {
+            sub: UserId,
+            iat: u64,
+            exp: u64,
+        }
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &Claims {
+                sub: user,
+                iat: 0,
+                exp,
+            },
+            &jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes()),
+        )
+        .expect("sign")
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("hub stops")
+            .expect("join")
+            .expect("clean stop");
+    }
+}
+
+/// The next JSON text message, within 5 s.
+async fn next_json(ws: &mut Client) -> Value {
+    loop {
+        let msg = timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("connection open")
+            .expect("no error");
+        if let Message::Text(text) = msg {
+            return serde_json::from_str(&text).expect("json");
+        }
+    }
+}
+
+/// Asserts that nothing arrives for `wait`.
+async fn assert_silent(ws: &mut Client, wait: Duration) {
+    if let Ok(Some(Ok(Message::Text(text)))) = timeout(wait, ws.next()).await {
+        panic!("expected silence, got {text}");
+    }
+}
+
+async fn send_op(ws: &mut Client, op: &str) {
+    ws.send(Message::text(op.to_string())).await.expect("send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_subscribe_and_unsubscribe_narrow_the_stream() {
+    let mut hub = start_hub(|_| {}).await;
+    for (asset, bid) in [
+        (Asset::Btc, "65000"),
+        (Asset::Eth, "3200"),
+        (Asset::Sol, "150"),
+    ] {
+        hub.quote(asset, bid).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.stats.report().quotes_in < 3 {
+        assert!(Instant::now() < deadline, "the hub did not see the quotes");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut ws = hub.connect().await;
+    let mut snapshot: Vec<String> = Vec::new();
+    for _ in 0..3 {
+        let q = next_json(&mut ws).await;
+        assert_eq!(
+            (q["type"].as_str(), q["simulated"].as_bool()),
+            (Some("quote"), Some(false))
+        );
+        snapshot.push(q["asset"].as_str().expect("asset").to_string());
+    }
+    snapshot.sort();
+    assert_eq!(snapshot, ["BTC", "ETH", "SOL"]);
+
+    // Narrow to ETH: the reply, then ETH's latest again; BTC quotes no longer arrive.
+    send_op(&mut ws, r#"{"op":"subscribe","assets":["ETH"]}"#).await;
+    let reply = next_json(&mut ws).await;
+    assert_eq!(
+        reply,
+        serde_json::json!({"type": "subscribed", "assets": ["ETH"]})
+    );
+    assert_eq!(next_json(&mut ws).await["bid"], "3200");
+    hub.quote(Asset::Btc, "65001").await;
+    hub.quote(Asset::Eth, "3201").await;
+    let q = next_json(&mut ws).await;
+    assert_eq!(
+        (q["asset"].as_str(), q["bid"].as_str()),
+        (Some("ETH"), Some("3201"))
+    );
+
+    // Add SOL, then drop ETH: only SOL remains.
+    send_op(&mut ws, r#"{"op":"subscribe","assets":["SOL"]}"#).await;
+    assert_eq!(
+        next_json(&mut ws).await["assets"],
+        serde_json::json!(["ETH", "SOL"])
+    );
+    assert_eq!(next_json(&mut ws).await["asset"], "SOL");
+    send_op(&mut ws, r#"{"op":"unsubscribe","assets":["ETH"]}"#).await;
+    assert_eq!(
+        next_json(&mut ws).await["assets"],
+        serde_json::json!(["SOL"])
+    );
+    hub.quote(Asset::Eth, "3202").await;
+    hub.quote(Asset::Btc, "65002").await;
+    assert_silent(&mut ws, Duration::from_millis(300)).await;
+    hub.quote(Asset::Sol, "151").await;
+    assert_eq!(next_json(&mut ws).await["bid"], "151");
+
+    // Junk is answered with an error, and the connection stays usable.
+    send_op(&mut ws, r#"{"op":"subscribe","assets":["DOGE"]}"#).await;
+    let err = next_json(&mut ws).await;
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("error"), Some("bad_request"))
+    );
+    send_op(&mut ws, "{").await;
+    assert_eq!(next_json(&mut ws).await["code"], "bad_request");
+    hub.quote(Asset::Sol, "152").await;
+    assert_eq!(next_json(&mut ws).await["bid"], "152");
+    hub.stop().await;
+}
+
+fn closed(user: UserId, id: u64, reason: CloseReason) -> Event {
+    let p = |s: &str| Price::from_str(s).expect("price");
+    let position = Position {
+        id: PositionId(id),
+        user_id: user,
+        asset: Asset::Btc,
+        side: Side::Buy,
+        quantity: Quantity::from_str("0.1").expect("qty"),
+        leverage: Leverage::new(10).expect("leverage"),
+        open_price: p("65000"),
+        margin: Money::from_str("650").expect("money"),
+        liquidation_price: Some(p("58500")),
+        stop_loss: Some(p("64000")),
+        take_profit: None,
+        opened_at: 1,
+    };
+    Event::PositionClosed {
+        position: ClosedPosition {
+            position,
+            close_price: p("64000"),
+            realized_pnl: Money::from_str("-100").expect("money"),
+            close_reason: reason,
+            closed_at: 2,
+            absorbed_loss: Money::ZERO,
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticated_clients_get_their_own_events_live_and_nobody_elses() {
+    let hub = start_hub(|_| {}).await;
+    let (alice, bob) = (UserId(uuid::Uuid::new_v4()), UserId(uuid::Uuid::new_v4()));
+    let future = 4_000_000_000;
+    let mut a = hub.connect().await;
+    let mut b = hub.connect().await;
+    let mut anon = hub.connect().await;
+    send_op(
+        &mut a,
+        &format!(r#"{{"op":"auth","token":"{}"}}"#, hub.token(alice, future)),
+    )
+    .await;
+    send_op(
+        &mut b,
+        &format!(r#"{{"op":"auth","token":"{}"}}"#, hub.token(bob, future)),
+    )
+    .await;
+    let ok = next_json(&mut a).await;
+    assert_eq!(
+        (ok["type"].as_str(), ok["user_id"].as_str()),
+        (Some("authenticated"), Some(alice.to_string().as_str()))
+    );
+    assert_eq!(next_json(&mut b).await["type"], "authenticated");
+    // Expired and forged tokens are refused.
+    send_op(
+        &mut anon,
+        &format!(r#"{{"op":"auth","token":"{}"}}"#, hub.token(bob, 1)),
+    )
+    .await;
+    assert_eq!(next_json(&mut anon).await["code"], "unauthorized");
+    send_op(&mut anon, r#"{"op":"auth","token":"e30.e30.AAAA"}"#).await;
+    assert_eq!(next_json(&mut anon).await["code"], "unauthorized");
+
+    hub.event(41, closed(alice, 7, CloseReason::StopLoss)).await;
+    hub.event(42, closed(alice, 8, CloseReason::Liquidation))
+        .await;
+    hub.event(43, closed(bob, 9, CloseReason::TakeProfit)).await;
+    for (seq, id, reason) in [(41, 7, "stop_loss"), (42, 8, "liquidation")] {
+        let e = next_json(&mut a).await;
+        assert_eq!(
+            (e["type"].as_str(), e["seq"].as_u64()),
+            (Some("event"), Some(seq))
+        );
+        assert_eq!(e["event"]["type"], "position_closed");
+        assert_eq!(e["event"]["position"]["id"], id);
+        assert_eq!(e["event"]["position"]["close_reason"], reason);
+        assert_eq!(e["event"]["position"]["user_id"], alice.to_string());
+    }
+    // Bob's first message is his own event: he never saw Alice's.
+    let e = next_json(&mut b).await;
+    assert_eq!(
+        (
+            e["seq"].as_u64(),
+            e["event"]["position"]["close_reason"].as_str()
+        ),
+        (Some(43), Some("take_profit"))
+    );
+    assert_silent(&mut a, Duration::from_millis(200)).await;
+    assert_silent(&mut anon, Duration::from_millis(200)).await;
+    hub.stop().await;
+}
+
+/// A client whose socket reads nothing: a 4 KiB receive buffer it never drains.
+async fn stalled_client(port: u16) -> Client {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("connect");
+    let url = format!("ws://127.0.0.1:{port}");
+    tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("handshake")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_neither_delays_a_healthy_one_nor_survives() {
+    let mut hub = start_hub(|s| {
+        s.send_buffer = 8 * 1024;
+        s.write_timeout = Duration::from_millis(500);
+        s.limits = Limits {
+            max_behind: 50,
+            max_events: 64,
+            max_replies: 16,
+        };
+    })
+    .await;
+    let _stalled = stalled_client(hub.port).await;
+    let mut healthy = hub.connect().await;
+    let reader = tokio::spawn(async move {
+        let (mut worst, mut last_bid) = (0i64, String::new());
+        while last_bid != "69999" {
+            let q = next_json(&mut healthy).await;
+            worst = worst.max(now_ms() - q["ts"].as_i64().expect("ts"));
+            last_bid = q["bid"].as_str().expect("bid").to_string();
+        }
+        (worst, healthy)
+    });
+    // 3 assets × 1,000 quotes at ~1 ms pacing, BTC last ending at 69999.
+    for i in 0..1000 {
+        for asset in [Asset::Eth, Asset::Sol, Asset::Btc] {
+            hub.quote(asset, &(69_000 + i).to_string()).await;
+        }
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let (worst, healthy) = timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the healthy client got the last quote")
+        .expect("reader");
+    assert!(worst < 1000, "the healthy client lagged {worst} ms");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.stats.report().too_slow == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled client was never disconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hub.stats.report().connections, 1);
+    // Cleanup: the healthy client leaves, nothing stays registered.
+    drop(healthy);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.stats.report().connections != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a closed connection stayed registered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused_and_slots_come_back() {
+    let hub = start_hub(|s| s.max_connections = 2).await;
+    let first = hub.connect().await;
+    let _second = hub.connect().await;
+    let mut third = hub.connect().await;
+    let refusal = next_json(&mut third).await;
+    assert_eq!(refusal["code"], "too_many_connections");
+    assert_eq!(hub.stats.report().rejected, 1);
+    let mut first = first;
+    first.close(None).await.expect("close");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.stats.report().connections != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the closed slot was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut fourth = hub.connect().await;
+    send_op(&mut fourth, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
+    assert_eq!(next_json(&mut fourth).await["type"], "subscribed");
+    hub.stop().await;
+}
