@@ -14,12 +14,15 @@ fn init_tracing() {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed at once (not when first
+/// polled), so a SIGTERM during start-up also ends the process cleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        match term {
             Ok(mut term) => {
                 tokio::select! {
                     _ = ctrl_c => {},
@@ -30,17 +33,18 @@ async fn shutdown_signal() {
                 let _ = ctrl_c.await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     init_tracing();
+    let shutdown = shutdown_signal();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -48,7 +52,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match run(settings, shutdown_signal()).await {
+    match run(settings, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("engine stopped: {e}");

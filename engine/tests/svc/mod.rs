@@ -75,6 +75,15 @@ impl EngineTask {
         }
     }
 
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Ends the task without a clean shutdown: no last snapshot, the lock is not released.
+    pub fn crash(self) {
+        self.handle.abort();
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -96,6 +105,18 @@ pub async fn client(names: &Names, timeout: Duration) -> EngineClient {
         .await
         .expect("streams");
     EngineClient::new(nats, names.clone(), timeout)
+}
+
+/// Waits until an engine answers queries (it has recovered and is serving).
+pub async fn wait_ready(client: &EngineClient) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while client.ping().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "engine did not get ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub fn user(n: u128) -> UserId {
