@@ -13,6 +13,7 @@ pub mod assets;
 pub mod auth;
 pub mod balance;
 pub mod body;
+pub mod candles;
 pub mod error;
 pub mod health;
 pub mod history;
@@ -47,7 +48,7 @@ pub fn api(state: AppState) -> Router {
         .merge(balance::routes())
         .merge(assets::routes())
         .merge(trade::routes())
-        // Merge point for market data: `.merge(candles::routes())`.
+        .merge(candles::routes())
         .merge(health::routes());
     body::finish(routes.with_state(state.clone()), &state)
 }
