@@ -22,6 +22,9 @@ use super::process::{apply_logged, position};
 use super::snapshot::{SnapshotStore, decode};
 use crate::{Engine, EngineConfig, Outcome};
 
+/// Inputs per pull request while replaying.
+const REPLAY_BATCH: usize = 5_000;
+
 /// The durable consumer the writing engine pulls from.
 pub const DURABLE: &str = "engine";
 
@@ -98,16 +101,24 @@ pub async fn replay(
     if upto <= after {
         return Ok(0);
     }
+    // A throw-away consumer without acks and with large pull batches: replay is bulk reading.
     let consumer = stream
-        .create_consumer(pull::OrderedConfig {
+        .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: after + 1,
             },
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
             ..Default::default()
         })
         .await
         .map_err(nats("replay consumer"))?;
-    let mut messages = consumer.messages().await.map_err(nats("replay messages"))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(REPLAY_BATCH)
+        .messages()
+        .await
+        .map_err(nats("replay messages"))?;
     let mut applied = 0;
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(nats("replay"))?;

@@ -1,0 +1,308 @@
+//! The engine service over real NATS (run by hand, release build):
+//! `cargo bench -p engine --bench service` (NATS on 127.0.0.1:4222, PostgreSQL for snapshots).
+//!
+//! Measures, against the engine binary running as its own process:
+//! - the floor: a bare JetStream publish-with-ack plus a bare core-NATS request/reply;
+//! - p50/p99 latency of one `EngineClient::send` (one caller), and its ratio to the floor;
+//! - commands per second through `send` with 1, 16 and 256 concurrent callers;
+//! - replay speed at recovery (the engine's own replay code, reading `ENGINE` from NATS), and
+//!   the pure core's share of it (decode + apply from memory).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull::OrderedConfig};
+use bus::nats::{EngineClient, StreamSettings, ensure_streams};
+use bus::{
+    Accepted, Asset, Command, CommandEnvelope, CommandId, EngineInput, Envelope, Leverage, Names,
+    OpenPosition, Price, PriceTick, Quantity, Reply, Side, UserId,
+};
+use engine::service::recovery;
+use engine::{Engine, EngineConfig};
+use futures_util::StreamExt;
+
+const LATENCY_SAMPLES: usize = 3_000;
+const TICKS_FOR_REPLAY: usize = 100_000;
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn id(s: String) -> CommandId {
+    CommandId::new(s).expect("id")
+}
+
+fn user(n: u64) -> UserId {
+    UserId(uuid::Uuid::from_u128(u128::from(n) + 1))
+}
+
+fn open(u: UserId) -> Command {
+    Command::OpenPosition(OpenPosition {
+        user_id: u,
+        asset: Asset::Btc,
+        side: Side::Buy,
+        quantity: "0.0001".parse::<Quantity>().expect("qty"),
+        leverage: Leverage::new(10).expect("lev"),
+        stop_loss: None,
+        take_profit: None,
+        expected_price: None,
+        max_slippage_bps: None,
+    })
+}
+
+fn tick(n: usize) -> PriceTick {
+    let bid = 65_000 + (n % 50) as i64;
+    PriceTick {
+        asset: Asset::Btc,
+        bid: Price::new(bid.into()).expect("bid"),
+        ask: Price::new((bid + 1).into()).expect("ask"),
+        ts: 1_700_000_000_000,
+    }
+}
+
+/// One caller's command loop: open, then close what it opened; returns per-send latencies.
+async fn caller(client: EngineClient, u: UserId, tag: String, n: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(n);
+    let mut open_position = None;
+    for i in 0..n {
+        let command = match open_position.take() {
+            Some(position_id) => Command::ClosePosition {
+                user_id: u,
+                position_id,
+            },
+            None => open(u),
+        };
+        let c = CommandEnvelope {
+            id: id(format!("{tag}-{i}")),
+            command,
+        };
+        let t = Instant::now();
+        let reply = client.send(c).await.expect("send");
+        latencies.push(t.elapsed());
+        if let Reply::Accepted(Accepted::PositionOpened { position }) = reply {
+            open_position = Some(position.id);
+        }
+    }
+    latencies
+}
+
+async fn floor(nats: &async_nats::Client, names: &Names) -> (Duration, Duration, Duration) {
+    let js = jetstream::new(nats.clone());
+    let subject = format!("{}.floor", names.prefix());
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("{}_FLOOR", names.prefix()),
+        subjects: vec![subject.clone()],
+        ..Default::default()
+    })
+    .await
+    .expect("floor stream");
+    let echo = format!("{}.echo", names.prefix());
+    let mut sub = nats.subscribe(echo.clone()).await.expect("echo sub");
+    let responder_client = nats.clone();
+    let responder = tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            if let Some(r) = m.reply {
+                let _ = responder_client.publish(r, m.payload).await;
+            }
+        }
+    });
+    let payload: Vec<u8> = vec![b'x'; 300];
+    let (mut publish, mut request, mut both) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..LATENCY_SAMPLES {
+        let t0 = Instant::now();
+        let ack = js
+            .send_publish(
+                subject.clone(),
+                jetstream::message::PublishMessage::build()
+                    .payload(payload.clone().into())
+                    .message_id(format!("f{i}")),
+            )
+            .await
+            .expect("publish");
+        ack.await.expect("ack");
+        let t1 = Instant::now();
+        nats.request(echo.clone(), payload.clone().into())
+            .await
+            .expect("echo");
+        let t2 = Instant::now();
+        publish.push(t1 - t0);
+        request.push(t2 - t1);
+        both.push(t2 - t0);
+    }
+    responder.abort();
+    (
+        percentile(&mut publish, 0.5),
+        percentile(&mut request, 0.5),
+        percentile(&mut both, 0.5),
+    )
+}
+
+async fn throughput(client: &EngineClient, callers: u64, per_caller: usize, round: &str) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            tokio::spawn(caller(
+                client.clone(),
+                user(c),
+                format!("{round}-{c}"),
+                per_caller,
+            ))
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("caller");
+    }
+    (callers as usize * per_caller) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn flood_ticks(nats: &async_nats::Client, names: &Names) {
+    let js = jetstream::new(nats.clone());
+    let mut acks = Vec::with_capacity(1_000);
+    for n in 0..TICKS_FOR_REPLAY {
+        let body = Envelope::new(0, 0, EngineInput::PriceTick(tick(n))).encode();
+        acks.push(
+            js.publish(names.tick(Asset::Btc), body.into())
+                .await
+                .expect("tick"),
+        );
+        if acks.len() == 1_000 {
+            for a in acks.drain(..) {
+                a.await.expect("tick ack");
+            }
+        }
+    }
+    for a in acks {
+        a.await.expect("tick ack");
+    }
+}
+
+async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f64) {
+    let js = jetstream::new(nats.clone());
+    let mut engine = Engine::new(EngineConfig::default());
+    let t = Instant::now();
+    let n = recovery::replay(&js, names, &mut engine, 0, u64::MAX, |_, _| {})
+        .await
+        .expect("replay");
+    let via_nats = n as f64 / t.elapsed().as_secs_f64();
+
+    // The pure core's share: the same inputs from memory, decoded and applied.
+    let stream = js.get_stream(names.engine_stream()).await.expect("stream");
+    let consumer = stream
+        .create_consumer(OrderedConfig::default())
+        .await
+        .expect("c");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut inputs = Vec::with_capacity(n as usize);
+    while (inputs.len() as u64) < n {
+        let m = messages.next().await.expect("open").expect("msg");
+        let now = bus::nats::timestamp_ms(m.info().expect("info"));
+        inputs.push((m.payload.clone(), now));
+    }
+    let mut engine = Engine::new(EngineConfig::default());
+    let t = Instant::now();
+    for (seq, (payload, now)) in inputs.iter().enumerate() {
+        engine::service::apply_logged(&mut engine, payload, seq as u64 + 1, *now);
+    }
+    let in_memory = n as f64 / t.elapsed().as_secs_f64();
+    (n, via_nats, in_memory)
+}
+
+async fn bench() {
+    let names = Names::new(format!(
+        "bench{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let db = migrations::TestDatabase::create().await.expect("database");
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    let js = jetstream::new(nats.clone());
+    ensure_streams(&js, &names, &StreamSettings::default())
+        .await
+        .expect("streams");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .env("NATS_URL", nats_url())
+        .env("DATABASE_URL", &db.url)
+        .env("ENGINE_PREFIX", names.prefix())
+        .env("ENGINE_PURGE_INPUTS", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("engine binary");
+    let client = EngineClient::new(nats.clone(), names.clone(), Duration::from_secs(30));
+    while client.ping().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.publish_tick(&tick(0)).await.expect("tick");
+    for c in 0..256 {
+        let cmd = CommandEnvelope {
+            id: id(format!("acct-{c}")),
+            command: Command::CreateAccount { user_id: user(c) },
+        };
+        client.send(cmd).await.expect("account");
+    }
+
+    let (floor_pub, floor_req, floor_both) = floor(&nats, &names).await;
+    let mut one = caller(client.clone(), user(0), "lat".into(), LATENCY_SAMPLES).await;
+    let (p50, p99) = (percentile(&mut one, 0.5), percentile(&mut one, 0.99));
+    let mut rates = Vec::new();
+    for (callers, per) in [(1u64, 5_000usize), (16, 1_000), (256, 120)] {
+        rates.push((
+            callers,
+            throughput(&client, callers, per, &format!("tp{callers}")).await,
+        ));
+    }
+    flood_ticks(&nats, &names).await;
+    let sentinel = CommandEnvelope {
+        id: id("sentinel".into()),
+        command: open(user(1)),
+    };
+    client.send(sentinel).await.expect("caught up");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap_or(0).to_string()])
+        .status();
+    let _ = child.wait().await;
+    let (inputs, via_nats, in_memory) = replay_speed(&nats, &names).await;
+
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| floor: JetStream publish-with-ack, p50 | {:.0} µs |",
+        us(floor_pub)
+    );
+    println!(
+        "| floor: core NATS request/reply, p50 | {:.0} µs |",
+        us(floor_req)
+    );
+    println!(
+        "| floor: both in sequence, p50 | {:.0} µs |",
+        us(floor_both)
+    );
+    println!("| `send`, 1 caller, p50 | {:.0} µs |", us(p50));
+    println!("| `send`, 1 caller, p99 | {:.0} µs |", us(p99));
+    println!(
+        "| `send` p50 / floor p50 | {:.2}x |",
+        p50.as_secs_f64() / floor_both.as_secs_f64()
+    );
+    for (callers, rate) in rates {
+        println!("| `send` throughput, {callers} caller(s) | {rate:.0} commands/s |");
+    }
+    println!("| replay at recovery ({inputs} inputs, from NATS) | {via_nats:.0} inputs/s |");
+    println!("| of which the pure core (decode + apply, in memory) | {in_memory:.0} inputs/s |");
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
