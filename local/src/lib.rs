@@ -3,6 +3,7 @@
 //! server (port 8000 by default), and stops all of them cleanly on one shutdown signal.
 
 pub mod client;
+pub mod market;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ pub struct RunnerSettings {
     pub functions: functions::Settings,
     /// `None` runs no engine (then trade requests answer 504 `engine_timeout`).
     pub engine: Option<engine::service::Settings>,
+    /// The price feed, the WebSocket hub and the candle consumer; `None` runs none of them.
+    pub market: Option<market::MarketSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum RunError {
     Persist(#[from] functions::persist::PersistError),
     #[error("state: {0}")]
     State(#[from] functions::state::StartError),
+    #[error("market data: {0}")]
+    Market(String),
 }
 
 impl RunnerSettings {
@@ -48,10 +53,13 @@ impl RunnerSettings {
             .parse()
             .map_err(|e| RunError::Settings(format!("HTTP_ADDR: {e}")))?;
         let engine = engine::service::Settings::from_env()?;
+        let functions = functions::Settings::from_env();
+        let market = market::MarketSettings::from_env(&functions, &engine.engine.assets)?;
         Ok(Self {
             http_addr,
-            functions: functions::Settings::from_env(),
+            functions,
             engine: Some(engine),
+            market,
         })
     }
 }
@@ -59,6 +67,8 @@ impl RunnerSettings {
 /// A started runner: where it listens, and the supervisor to await.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// Where the WebSocket hub listens, when it runs.
+    pub ws_addr: Option<SocketAddr>,
     supervisor: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -117,8 +127,16 @@ pub async fn start(
         let r = functions::persist::run(js, names, db, stopped(rx)).await;
         ("persist", r.map_err(RunError::from))
     });
-    // Market data (price feed into Redis and ENGINE, the WebSocket hub on :7070, the candle
-    // archiver) starts here as more tasks of this set, each stopping on `stopped(rx)`.
+    // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
+    // candle consumer, as more tasks of this set.
+    let ws_addr = match settings.market {
+        Some(m) => {
+            let names = Names::new(f.bus_prefix.clone());
+            let (nats, db) = (state.nats().clone(), state.db().clone());
+            market::start(&mut tasks, m, nats, names, db, &stop_rx).await?
+        }
+        None => None,
+    };
     let rx = stop_rx.clone();
     let app = functions::api(state);
     tasks.spawn(async move {
@@ -131,6 +149,7 @@ pub async fn start(
     let supervisor = tokio::spawn(supervise(tasks, stop_tx, shutdown));
     Ok(Running {
         http_addr,
+        ws_addr,
         supervisor,
     })
 }

@@ -30,6 +30,7 @@ fn settings(db: &TestDatabase) -> RunnerSettings {
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         functions,
         engine: Some(engine),
+        market: None,
     }
 }
 

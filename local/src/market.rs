@@ -1,0 +1,111 @@
+//! Market data inside the local runner: the price feed (Binance, falling back to the
+//! simulated walk on these offline machines), the WebSocket hub and the candle event function,
+//! each a task of the runner's set that stops on the shared shutdown signal.
+//!
+//! `MARKET_DATA=off` leaves all three out; the feed and hub read their usual variables
+//! (`PRICE_SOURCE`, `BINANCE_WS_URL`, `MARKUP_BPS*`, `REDIS_URL`, `REDIS_PREFIX`, `WS_ADDR`,
+//! `JWT_SECRET`, …; see `bus::feed::FeedSettings` and `bus::hub::HubSettings`).
+
+use std::net::SocketAddr;
+
+use bus::Names;
+use bus::feed::{FeedSettings, SpreadTable};
+use bus::hub::{HubSettings, HubStats};
+use engine::AssetTable;
+use functions::candles::ingest::{self, IngestSettings};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::RunError;
+
+/// Which market-data parts run, and how. `None` leaves a part out.
+#[derive(Debug, Clone)]
+pub struct MarketSettings {
+    pub feed: Option<FeedSettings>,
+    /// The hub listens on `hub.bind` (port 0 picks a free port; see `Running::ws_addr`).
+    pub hub: Option<HubSettings>,
+    pub candles: Option<IngestSettings>,
+}
+
+impl MarketSettings {
+    /// From the environment; `None` when `MARKET_DATA=off`. The feed rounds prices to the
+    /// engine's price decimals (unless `PRICE_DECIMALS_<ASSET>` says otherwise), the hub
+    /// listens on `WS_ADDR` (default `127.0.0.1:7070`) and verifies tokens with the same
+    /// `JWT_SECRET` as the HTTP functions.
+    pub fn from_env(
+        functions: &functions::Settings,
+        assets: &AssetTable,
+    ) -> Result<Option<Self>, RunError> {
+        if std::env::var("MARKET_DATA").is_ok_and(|v| v == "off") {
+            return Ok(None);
+        }
+        let mut feed = FeedSettings::from_env().map_err(RunError::Settings)?;
+        feed.bus_prefix = functions.bus_prefix.clone();
+        let decimals = bus::Asset::ALL.map(|a| {
+            std::env::var(format!("PRICE_DECIMALS_{}", a.symbol()))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(assets.get(a).price_decimals)
+        });
+        feed.spreads = SpreadTable::new(
+            bus::Asset::ALL.map(|a| feed.spreads.markup_bps(a)),
+            decimals,
+        );
+        let mut hub = HubSettings::from_env().map_err(RunError::Settings)?;
+        if std::env::var("WS_ADDR").is_err() {
+            hub.bind = "127.0.0.1:7070".into();
+        }
+        hub.bus_prefix = functions.bus_prefix.clone();
+        hub.nats_url = functions.nats_url.clone();
+        hub.jwt_secret = functions.jwt_secret.clone();
+        Ok(Some(Self {
+            feed: Some(feed),
+            hub: Some(hub),
+            candles: Some(IngestSettings::default()),
+        }))
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+type Tasks = JoinSet<(&'static str, Result<(), RunError>)>;
+
+/// Starts the configured parts as tasks of `tasks`; returns the hub's bound address.
+pub async fn start(
+    tasks: &mut Tasks,
+    market: MarketSettings,
+    nats: async_nats::Client,
+    names: Names,
+    db: PgPool,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>, RunError> {
+    if let Some(candles) = market.candles {
+        let (js, names, rx) = (async_nats::jetstream::new(nats), names, stop.clone());
+        tasks.spawn(async move {
+            let r = ingest::run(js, names, db, candles, stopped(rx)).await;
+            ("candles", r.map_err(|e| RunError::Market(e.to_string())))
+        });
+    }
+    if let Some(feed) = market.feed {
+        let rx = stop.clone();
+        tasks.spawn(async move {
+            let r = bus::feed::run(feed, stopped(rx)).await;
+            ("price-feed", r.map_err(|e| RunError::Market(e.to_string())))
+        });
+    }
+    let Some(hub) = market.hub else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(&hub.bind).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "WebSocket hub listening");
+    let rx = stop.clone();
+    tasks.spawn(async move {
+        let r = bus::hub::serve(listener, hub, HubStats::default(), stopped(rx)).await;
+        ("ws-hub", r.map_err(|e| RunError::Market(e.to_string())))
+    });
+    Ok(Some(addr))
+}
