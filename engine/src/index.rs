@@ -4,6 +4,12 @@
 //! take-profit levels. A tick asks each set only for the range of levels the new price crossed.
 //! The indexes are derived from the open positions and rebuilt on restore; they are never
 //! serialised.
+//!
+//! Levels are keyed as fixed-point integers (units of 1e-8, floored) because comparing
+//! `Decimal`s dominated the cost of a tick. Flooring both the levels and the queried price
+//! keeps every truly crossed level in the answer (`L >= p` implies `floor(L) >= floor(p)`, and
+//! `L <= p` implies `floor(L) <= floor(p)`); the caller re-checks each candidate exactly, so a
+//! level with more than 8 decimals can at worst be a candidate that is then not triggered.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -11,7 +17,22 @@ use std::ops::Bound;
 use bus::{Asset, Position, PositionId, Side};
 use rust_decimal::Decimal;
 
-type Levels = BTreeSet<(Decimal, PositionId)>;
+type Levels = BTreeSet<(i64, PositionId)>;
+
+/// Decimals kept in an index key.
+const KEY_DECIMALS: u32 = 8;
+
+/// `floor(value * 10^8)`, saturating at the bounds of `i64`.
+fn key(value: Decimal) -> i64 {
+    let mantissa = value.mantissa();
+    let scale = value.scale();
+    let scaled = if scale <= KEY_DECIMALS {
+        mantissa.saturating_mul(10i128.pow(KEY_DECIMALS - scale))
+    } else {
+        mantissa.div_euclid(10i128.pow(scale - KEY_DECIMALS))
+    };
+    i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
+}
 
 #[derive(Debug, Default, Clone)]
 struct SideLevels {
@@ -34,22 +55,28 @@ pub struct TriggerIndex {
 const LOWEST_ID: PositionId = PositionId(0);
 const HIGHEST_ID: PositionId = PositionId(u64::MAX);
 
-/// Ids of entries whose level is at or above `price`.
-fn at_or_above(levels: &Levels, price: Decimal, out: &mut Vec<PositionId>) {
-    out.extend(
-        levels
-            .range((Bound::Included((price, LOWEST_ID)), Bound::Unbounded))
-            .map(|&(_, id)| id),
-    );
+/// Ids of entries whose key is at or above `price`. The common case, nothing crossed, costs
+/// one look at the highest entry.
+fn at_or_above(levels: &Levels, price: i64, out: &mut Vec<PositionId>) {
+    if levels.last().is_some_and(|&(highest, _)| highest >= price) {
+        out.extend(
+            levels
+                .range((Bound::Included((price, LOWEST_ID)), Bound::Unbounded))
+                .map(|&(_, id)| id),
+        );
+    }
 }
 
-/// Ids of entries whose level is at or below `price`.
-fn at_or_below(levels: &Levels, price: Decimal, out: &mut Vec<PositionId>) {
-    out.extend(
-        levels
-            .range((Bound::Unbounded, Bound::Included((price, HIGHEST_ID))))
-            .map(|&(_, id)| id),
-    );
+/// Ids of entries whose key is at or below `price`; nothing crossed costs one look at the
+/// lowest entry.
+fn at_or_below(levels: &Levels, price: i64, out: &mut Vec<PositionId>) {
+    if levels.first().is_some_and(|&(lowest, _)| lowest <= price) {
+        out.extend(
+            levels
+                .range((Bound::Unbounded, Bound::Included((price, HIGHEST_ID))))
+                .map(|&(_, id)| id),
+        );
+    }
 }
 
 impl TriggerIndex {
@@ -65,13 +92,13 @@ impl TriggerIndex {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
         if let Some(level) = p.liquidation_price {
-            side.liquidation.insert((level.value(), id));
+            side.liquidation.insert((key(level.value()), id));
         }
         if let Some(level) = p.stop_loss {
-            side.stop_loss.insert((level.value(), id));
+            side.stop_loss.insert((key(level.value()), id));
         }
         if let Some(level) = p.take_profit {
-            side.take_profit.insert((level.value(), id));
+            side.take_profit.insert((key(level.value()), id));
         }
     }
 
@@ -79,20 +106,22 @@ impl TriggerIndex {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
         if let Some(level) = p.liquidation_price {
-            side.liquidation.remove(&(level.value(), id));
+            side.liquidation.remove(&(key(level.value()), id));
         }
         if let Some(level) = p.stop_loss {
-            side.stop_loss.remove(&(level.value(), id));
+            side.stop_loss.remove(&(key(level.value()), id));
         }
         if let Some(level) = p.take_profit {
-            side.take_profit.remove(&(level.value(), id));
+            side.take_profit.remove(&(key(level.value()), id));
         }
     }
 
-    /// Positions of `asset` that a quote of `bid`/`ask` triggers (any reason), sorted by id
-    /// and without duplicates. Buys are valued at the bid, sells at the ask.
-    pub fn triggered(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<PositionId> {
+    /// Positions of `asset` that a quote of `bid`/`ask` may trigger (a superset of those it
+    /// does, see the module doc), sorted by id and without duplicates. Buys are valued at the
+    /// bid, sells at the ask.
+    pub fn candidates(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<PositionId> {
         let levels = &self.assets[asset.index()];
+        let (bid, ask) = (key(bid), key(ask));
         let mut out = Vec::new();
         // A buy is hit when the bid falls to its liquidation or stop level, or rises to its
         // take-profit; a sell is the mirror image at the ask.
@@ -116,5 +145,20 @@ impl TriggerIndex {
             .flat_map(|a| [&a.buy, &a.sell])
             .map(|s| s.liquidation.len() + s.stop_loss.len() + s.take_profit.len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn keys_floor_to_eight_decimals_and_saturate() {
+        let d = |s: &str| s.parse::<Decimal>().expect("decimal");
+        assert_eq!(key(d("65000.50")), 6_500_050_000_000);
+        assert_eq!(key(d("0.000000019")), 1);
+        assert_eq!(key(d("-0.000000011")), -2);
+        assert_eq!(key(d("100000000000000000000")), i64::MAX);
     }
 }

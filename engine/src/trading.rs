@@ -154,6 +154,11 @@ impl Engine {
         self.positions.len()
     }
 
+    /// The id the next opened position will get (positions are numbered in open order).
+    pub fn next_position_id(&self) -> PositionId {
+        PositionId(self.next_position_id)
+    }
+
     pub fn accounts(&self) -> usize {
         self.accounts.len()
     }
@@ -458,19 +463,20 @@ impl Engine {
             ask: tick.ask,
             ts: tick.ts,
         });
-        let triggered = self
+        let candidates = self
             .triggers
-            .triggered(tick.asset, tick.bid.value(), tick.ask.value());
-        let mut events = Vec::with_capacity(triggered.len());
-        for id in triggered {
+            .candidates(tick.asset, tick.bid.value(), tick.ask.value());
+        let mut events = Vec::new();
+        for id in candidates {
             let position = &self.positions[&id];
             let fill = match position.side {
                 Side::Buy => tick.bid,
                 Side::Sell => tick.ask,
             };
-            let reason = trigger_reason(position, fill.value());
-            let closed = self.close(id, fill, reason, now);
-            events.push(Event::PositionClosed { position: closed });
+            if let Some(reason) = trigger_reason(position, fill.value()) {
+                let closed = self.close(id, fill, reason, now);
+                events.push(Event::PositionClosed { position: closed });
+            }
         }
         events
     }
@@ -567,28 +573,24 @@ fn close_side_price(side: Side, quote: &Quote) -> Price {
     }
 }
 
-/// Which rule a triggered position closes under; `fill` is its close-side price.
-fn trigger_reason(p: &Position, fill: Decimal) -> CloseReason {
-    let liq = p.liquidation_price.map(Price::value);
-    let sl = p.stop_loss.map(Price::value);
-    let tp = p.take_profit.map(Price::value);
-    let (liquidated, stopped) = match p.side {
-        Side::Buy => (
-            liq.is_some_and(|l| fill <= l),
-            sl.is_some_and(|s| fill <= s),
-        ),
-        Side::Sell => (
-            liq.is_some_and(|l| fill >= l),
-            sl.is_some_and(|s| fill >= s),
-        ),
+/// Which rule, if any, closes a position valued at `fill` (its close-side price):
+/// liquidation first, then stop-loss, then take-profit.
+fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
+    let crossed = |level: Option<Price>, against: bool| {
+        level.is_some_and(|l| match (p.side, against) {
+            // "against" the position: a buy loses as the bid falls, a sell as the ask rises.
+            (Side::Buy, true) | (Side::Sell, false) => fill <= l.value(),
+            (Side::Buy, false) | (Side::Sell, true) => fill >= l.value(),
+        })
     };
-    if liquidated {
-        CloseReason::Liquidation
-    } else if stopped {
-        CloseReason::StopLoss
+    if crossed(p.liquidation_price, true) {
+        Some(CloseReason::Liquidation)
+    } else if crossed(p.stop_loss, true) {
+        Some(CloseReason::StopLoss)
+    } else if crossed(p.take_profit, false) {
+        Some(CloseReason::TakeProfit)
     } else {
-        debug_assert!(tp.is_some(), "the index only returns crossed levels");
-        CloseReason::TakeProfit
+        None
     }
 }
 
