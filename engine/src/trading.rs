@@ -105,7 +105,9 @@ fn reject(code: RejectCode, message: impl Into<String>) -> Result<Accepted, Reje
     Err(Rejection::new(code, message))
 }
 
-fn money(d: Decimal) -> Money {
+/// Money is kept in cents and always shown with two decimals ("0.00", not "0").
+fn money(mut d: Decimal) -> Money {
+    d.rescale(math::MONEY_DECIMALS);
     // Every `Money` is valid: the type only carries a decimal.
     Money::new(d).unwrap_or(Money::ZERO)
 }

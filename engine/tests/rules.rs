@@ -120,7 +120,7 @@ fn a_new_account_has_the_demo_balance_and_no_margin_level() {
     assert_eq!(s.balance.value(), dec("10000.00"));
     assert_eq!(s.equity.value(), dec("10000.00"));
     assert_eq!(s.free_margin.value(), dec("10000.00"));
-    assert_eq!(s.used_margin.value(), dec("0"));
+    assert_eq!(s.used_margin.to_string(), "0.00", "money is shown in cents");
     assert_eq!(s.margin_level, None);
 }
 
