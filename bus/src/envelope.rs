@@ -59,11 +59,19 @@ impl<T: DeserializeOwned> Envelope<T> {
         struct VersionOnly {
             v: u16,
         }
-        let VersionOnly { v } = serde_json::from_slice(bytes)?;
-        if !READABLE_VERSIONS.contains(&v) {
-            return Err(DecodeError::UnsupportedVersion(v));
+        // One parse in the common case (this is on the engine's replay path); the version is
+        // still checked before the body is trusted, and a body that does not parse is
+        // reported as an unknown version when that is the reason.
+        match serde_json::from_slice::<Self>(bytes) {
+            Ok(envelope) if READABLE_VERSIONS.contains(&envelope.v) => Ok(envelope),
+            Ok(envelope) => Err(DecodeError::UnsupportedVersion(envelope.v)),
+            Err(e) => match serde_json::from_slice::<VersionOnly>(bytes) {
+                Ok(VersionOnly { v }) if !READABLE_VERSIONS.contains(&v) => {
+                    Err(DecodeError::UnsupportedVersion(v))
+                }
+                _ => Err(DecodeError::Malformed(e)),
+            },
         }
-        Ok(serde_json::from_slice(bytes)?)
     }
 }
 

@@ -25,7 +25,8 @@ use svc::*;
 use tokio::process::{Child, Command as Process};
 
 const WORKERS: u128 = 16;
-const OPS_PER_WORKER: u32 = 300;
+/// Each worker sends at least this many operations, and goes on until the kills are over.
+const MIN_OPS_PER_WORKER: u32 = 200;
 const KILLS: u32 = 5;
 
 fn spawn_engine(names: &Names, db: &TestDatabase, n: u32) -> Child {
@@ -66,7 +67,11 @@ async fn send_until_replied(client: &EngineClient, c: CommandEnvelope) -> (Reply
 }
 
 /// One client: two accounts, then opens (some with SL/TP) and closes of earlier opens.
-async fn worker(client: EngineClient, w: u128) -> Vec<(CommandEnvelope, Reply, bool)> {
+async fn worker(
+    client: EngineClient,
+    w: u128,
+    killing: Arc<AtomicBool>,
+) -> Vec<(CommandEnvelope, Reply, bool)> {
     let mut seed = (w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = move || {
         seed ^= seed << 13;
@@ -85,7 +90,9 @@ async fn worker(client: EngineClient, w: u128) -> Vec<(CommandEnvelope, Reply, b
         let (reply, failed) = send_until_replied(&client, c.clone()).await;
         log.push((c, reply, failed));
     }
-    for op in 0..OPS_PER_WORKER {
+    let mut op = 0;
+    while op < MIN_OPS_PER_WORKER || killing.load(Ordering::Relaxed) {
+        op += 1;
         let u = users[(next() % 2) as usize];
         let close_one = !open_ids.is_empty() && next() % 3 == 0;
         let command = if close_one {
@@ -260,12 +267,13 @@ async fn sigkilled_engine_loses_nothing_acknowledged_and_applies_nothing_twice()
     let mut child = spawn_engine(&names, &db, 0);
 
     let stop_ticks = Arc::new(AtomicBool::new(false));
+    let killing = Arc::new(AtomicBool::new(true));
     let ticks = Arc::new(AtomicU64::new(0));
     let feed = tokio::spawn(ticker(client.clone(), stop_ticks.clone(), ticks.clone()));
     let workers: Vec<_> = (1..=WORKERS)
         .map(|w| {
             let c = if w % 2 == 0 { &client } else { &impatient };
-            tokio::spawn(worker(c.clone(), w))
+            tokio::spawn(worker(c.clone(), w, killing.clone()))
         })
         .collect();
 
@@ -284,6 +292,7 @@ async fn sigkilled_engine_loses_nothing_acknowledged_and_applies_nothing_twice()
         tokio::time::sleep(Duration::from_millis((random >> 20) as u64 % 300)).await;
         child = spawn_engine(&names, &db, n);
     }
+    killing.store(false, Ordering::Relaxed);
     let mut sent = Vec::new();
     for w in workers {
         sent.extend(w.await.expect("worker"));

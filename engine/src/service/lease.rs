@@ -128,9 +128,6 @@ async fn open_bucket(
     ttl: Duration,
 ) -> Result<kv::Store, ServiceError> {
     let bucket = bucket_name(names);
-    if let Ok(store) = js.get_key_value(&bucket).await {
-        return Ok(store);
-    }
     // The bucket's stream is created by hand: `create_key_value` first reads the account
     // info, which this client cannot parse from a 2.9 server. The layout is the KV one.
     let config = jetstream::stream::Config {
@@ -147,9 +144,17 @@ async fn open_bucket(
         num_replicas: 1,
         ..Default::default()
     };
-    js.get_or_create_stream(config)
+    let failed =
+        |e: &dyn std::fmt::Display| ServiceError::Nats(format!("writer lock bucket {bucket}: {e}"));
+    let mut stream = js
+        .get_or_create_stream(config.clone())
         .await
-        .map_err(|e| ServiceError::Nats(format!("writer lock bucket {bucket}: {e}")))?;
+        .map_err(|e| failed(&e))?;
+    // A changed ENGINE_LOCK_TTL_MS must change how fast a dead holder's key expires.
+    let current = stream.info().await.map_err(|e| failed(&e))?.config.max_age;
+    if current != ttl {
+        js.update_stream(config).await.map_err(|e| failed(&e))?;
+    }
     js.get_key_value(&bucket)
         .await
         .map_err(|e| ServiceError::Nats(format!("writer lock bucket {bucket}: {e}")))

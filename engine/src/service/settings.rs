@@ -22,9 +22,10 @@ pub struct Settings {
     pub names: Names,
     /// `ENGINE_ID`: this process's name in the writer lock (default: host, pid, random).
     pub instance_id: String,
-    /// `ENGINE_SNAPSHOT_EVERY`: take a snapshot after this many inputs (default 10,000) ...
+    /// `ENGINE_SNAPSHOT_EVERY`: take a snapshot after this many inputs (default 100,000:
+    /// about a second of replay; a snapshot costs O(state), mostly the idempotency window) ...
     pub snapshot_every: u64,
-    /// ... or `ENGINE_SNAPSHOT_SECS` seconds after the last one if anything changed (30).
+    /// ... or `ENGINE_SNAPSHOT_SECS` seconds after the last one if anything changed (60).
     pub snapshot_interval: Duration,
     /// `ENGINE_SNAPSHOT_KEEP`: snapshots kept per stream (default 3; at least 2).
     pub snapshot_keep: u32,
@@ -72,8 +73,8 @@ impl Settings {
             mongodb_url: None,
             names: Names::default(),
             instance_id: default_instance_id(),
-            snapshot_every: 10_000,
-            snapshot_interval: Duration::from_secs(30),
+            snapshot_every: 100_000,
+            snapshot_interval: Duration::from_secs(60),
             snapshot_keep: 3,
             purge_inputs: true,
             lock_ttl: Duration::from_millis(5_000),
@@ -100,7 +101,7 @@ impl Settings {
             names: Names::new(prefix),
             instance_id: var("ENGINE_ID").unwrap_or(d.instance_id),
             snapshot_every: parsed("ENGINE_SNAPSHOT_EVERY", d.snapshot_every)?.max(1),
-            snapshot_interval: Duration::from_secs(parsed("ENGINE_SNAPSHOT_SECS", 30u64)?.max(1)),
+            snapshot_interval: Duration::from_secs(parsed("ENGINE_SNAPSHOT_SECS", 60u64)?.max(1)),
             snapshot_keep: parsed("ENGINE_SNAPSHOT_KEEP", d.snapshot_keep)?.max(2),
             purge_inputs: parsed("ENGINE_PURGE_INPUTS", d.purge_inputs)?,
             lock_ttl: Duration::from_millis(parsed("ENGINE_LOCK_TTL_MS", 5_000u64)?.max(500)),

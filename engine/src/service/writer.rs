@@ -1,7 +1,7 @@
-//! Takes snapshots off the hot path: the loop serialises the state (it must, the state is
-//! its own), a background task stores it, prunes old snapshots and purges the `ENGINE`
-//! inputs no kept snapshot needs. One snapshot in flight at most (a bounded channel of 1):
-//! when the store is slow, the next one is simply taken later.
+//! Takes snapshots off the hot path: the loop only clones the state; a background task
+//! serialises it (on the blocking pool), stores it, prunes old snapshots and purges the
+//! `ENGINE` inputs no kept snapshot needs. One snapshot in flight at most (a bounded channel
+//! of 1): when the store is slow, the next one is simply taken later.
 
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub struct SnapshotPolicy {
 }
 
 pub struct SnapshotWriter {
-    tx: Option<mpsc::Sender<(u64, Vec<u8>)>>,
+    tx: Option<mpsc::Sender<(u64, Engine)>>,
     task: JoinHandle<()>,
     taken_seq: u64,
     taken_at: Instant,
@@ -39,12 +39,19 @@ impl SnapshotWriter {
         policy: SnapshotPolicy,
         covered: u64,
     ) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(u64, Vec<u8>)>(1);
+        let (tx, mut rx) = mpsc::channel::<(u64, Engine)>(1);
         let stream = names.engine_stream();
         let keep = policy.keep;
         let purge = policy.purge_inputs;
         let task = tokio::spawn(async move {
-            while let Some((seq, blob)) = rx.recv().await {
+            while let Some((seq, engine)) = rx.recv().await {
+                let blob = match tokio::task::spawn_blocking(move || encode(&engine, seq)).await {
+                    Ok(blob) => blob,
+                    Err(e) => {
+                        tracing::error!(seq, "could not serialise a snapshot: {e}");
+                        continue;
+                    }
+                };
                 store_one(&store, &js, &stream, seq, &blob, keep, purge).await;
             }
         });
@@ -68,7 +75,7 @@ impl SnapshotWriter {
         if !due || tx.capacity() == 0 {
             return;
         }
-        if tx.try_send((seq, encode(engine, seq))).is_ok() {
+        if tx.try_send((seq, engine.clone())).is_ok() {
             self.taken_seq = seq;
             self.taken_at = Instant::now();
         }
@@ -78,7 +85,7 @@ impl SnapshotWriter {
     pub async fn finish(mut self, engine: &Engine, seq: u64) {
         if let Some(tx) = self.tx.take() {
             if seq > self.taken_seq {
-                let _ = tx.send((seq, encode(engine, seq))).await;
+                let _ = tx.send((seq, engine.clone())).await;
             }
             drop(tx);
         }
