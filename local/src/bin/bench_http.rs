@@ -1,0 +1,341 @@
+//! `bench-http`: open+close round trips through HTTP on the local runner, with the same run's
+//! floors (a bare hyper/axum round trip, a bare `EngineClient::send`). Run by hand in release:
+//!
+//! ```sh
+//! cargo run --release -p local --bin bench-http            # BENCH_SECS=10 CLIENTS=64 RATE=1000
+//! ```
+//!
+//! Everything runs on this machine: the load generator, the runner (HTTP, engine, persist) in
+//! this process, NATS and PostgreSQL beside it. Figures go to `docs/benchmarks.md`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bus::nats::EngineClient;
+use bus::{
+    Asset, Command, CommandEnvelope, CommandId, Names, OpenPosition, PriceTick, Reply, UserId,
+};
+use local::client::Connection;
+use local::{RunnerSettings, start};
+use serde_json::{Value, json};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn env_u64(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Latencies in microseconds, summarised.
+struct Summary {
+    label: &'static str,
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    micros: Vec<u64>,
+}
+
+impl Summary {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.micros.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.micros.len() as f64 - 1.0) * p).round() as usize;
+        self.micros[i] as f64 / 1000.0
+    }
+
+    fn print(mut self) {
+        self.micros.sort_unstable();
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            self.label,
+            self.requests,
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.percentile(1.0),
+            self.errors
+        );
+    }
+}
+
+/// One client's loop: `op` repeatedly until `deadline`; latency of each call.
+async fn closed_loop<F, Fut>(clients: usize, secs: u64, label: &'static str, op: F) -> Summary
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (usize, usize, Vec<u64>)> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
+            while Instant::now() < deadline {
+                let (o, e, m) = op(c).await;
+                ok += o;
+                err += e;
+                micros.extend(m);
+            }
+            (ok, err, micros)
+        }));
+    }
+    let mut s = Summary {
+        label,
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        micros: Vec::new(),
+    };
+    for t in tasks {
+        if let Ok((ok, err, micros)) = t.await {
+            s.requests += ok + err;
+            s.errors += err;
+            s.micros.extend(micros);
+        }
+    }
+    s.elapsed = started.elapsed();
+    s
+}
+
+/// An open then a close through HTTP on one connection; two timed requests.
+async fn open_close(conn: &mut Connection, token: &str) -> (usize, usize, Vec<u64>) {
+    let open = json!({ "asset": "SOL", "side": "buy", "quantity": "0.01", "leverage": 100 });
+    let t0 = Instant::now();
+    let opened = conn.post("/api/v1/trade/open", Some(token), &open).await;
+    let m0 = t0.elapsed().as_micros() as u64;
+    let Ok((status, body)) = opened else {
+        return (0, 1, vec![]);
+    };
+    if status != 201 {
+        return (0, 1, vec![m0]);
+    }
+    let close = json!({ "positionId": body["position"]["id"] });
+    let t1 = Instant::now();
+    let closed = conn.post("/api/v1/trade/close", Some(token), &close).await;
+    let m1 = t1.elapsed().as_micros() as u64;
+    match closed {
+        Ok((s, _)) if s == 200 => (2, 0, vec![m0, m1]),
+        _ => (1, 1, vec![m0, m1]),
+    }
+}
+
+async fn user(addr: SocketAddr, n: usize) -> Res<(String, String)> {
+    let mut conn = Connection::open(addr).await?;
+    let creds = json!({ "email": format!("bench{n}-{}@example.com", uuid::Uuid::new_v4().simple()), "password": "benchmark password" });
+    conn.post("/api/v1/auth/signup", None, &creds).await?;
+    let (_, body) = conn.post("/api/v1/auth/signin", None, &creds).await?;
+    let token = body["token"].as_str().ok_or("no token")?.to_string();
+    let id = body["userId"].as_str().ok_or("no user id")?.to_string();
+    Ok((id, token))
+}
+
+/// The floor: the same client against a hyper/axum server that answers `{}` at once.
+async fn bare_server() -> Res<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/ping",
+        axum::routing::post(|| async { axum::Json(json!({})) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// Open-loop load at `rate` requests per second for `secs`, spread over `conns` connections;
+/// latency measured from each request's scheduled start (no coordinated omission).
+async fn fixed_rate(addr: SocketAddr, tokens: &[String], rate: u64, secs: u64) -> Res<Summary> {
+    let conns = tokens.len().min(32);
+    let per_conn = rate as f64 / conns as f64 / 2.0; // each iteration is two requests
+    let period = Duration::from_secs_f64(1.0 / per_conn);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for (c, token) in tokens.iter().take(conns).cloned().enumerate() {
+        let mut conn = Connection::open(addr).await?;
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
+            // Stagger the connections across one period.
+            let mut next = started + period.mul_f64(c as f64 / conns as f64);
+            while next < deadline {
+                tokio::time::sleep_until(next.into()).await;
+                let lag = Instant::now().saturating_duration_since(next).as_micros() as u64;
+                let (o, e, m) = open_close(&mut conn, &token).await;
+                ok += o;
+                err += e;
+                micros.extend(m.into_iter().map(|x| x + lag));
+                next += period;
+            }
+            (ok, err, micros)
+        }));
+    }
+    let mut s = Summary {
+        label: "HTTP open+close, fixed rate",
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        micros: Vec::new(),
+    };
+    for t in tasks {
+        let (ok, err, micros) = t.await?;
+        s.requests += ok + err;
+        s.errors += err;
+        s.micros.extend(micros);
+    }
+    s.elapsed = started.elapsed();
+    Ok(s)
+}
+
+async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Summary {
+    let users = Arc::new(users);
+    closed_loop(
+        users.len(),
+        secs,
+        "bare EngineClient::send (open, close)",
+        move |c| {
+            let (engine, user) = (engine.clone(), users[c]);
+            async move {
+                let open = Command::OpenPosition(OpenPosition {
+                    user_id: user,
+                    asset: Asset::Sol,
+                    side: bus::Side::Buy,
+                    quantity: "0.01".parse().expect("qty"),
+                    leverage: bus::Leverage::new(100).expect("lev"),
+                    stop_loss: None,
+                    take_profit: None,
+                    expected_price: None,
+                    max_slippage_bps: None,
+                });
+                let t0 = Instant::now();
+                let r = engine
+                    .send(CommandEnvelope {
+                        id: CommandId::random(),
+                        command: open,
+                    })
+                    .await;
+                let m0 = t0.elapsed().as_micros() as u64;
+                let Ok(Reply::Accepted(bus::Accepted::PositionOpened { position })) = r else {
+                    return (0, 1, vec![m0]);
+                };
+                let close = Command::ClosePosition {
+                    user_id: user,
+                    position_id: position.id,
+                };
+                let t1 = Instant::now();
+                let r = engine
+                    .send(CommandEnvelope {
+                        id: CommandId::random(),
+                        command: close,
+                    })
+                    .await;
+                let m1 = t1.elapsed().as_micros() as u64;
+                match r {
+                    Ok(Reply::Accepted(_)) => (2, 0, vec![m0, m1]),
+                    _ => (1, 1, vec![m0, m1]),
+                }
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let secs = env_u64("BENCH_SECS", 10);
+    let clients = env_u64("CLIENTS", 64) as usize;
+    let rate = env_u64("RATE", 1000);
+    let db = migrations::TestDatabase::create().await?;
+    let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut settings = RunnerSettings::from_env()?;
+    settings.http_addr = "127.0.0.1:0".parse()?;
+    settings.functions.database_url = db.url.clone();
+    settings.functions.bus_prefix = prefix.clone();
+    if let Some(e) = settings.engine.as_mut() {
+        e.database_url = db.url.clone();
+        e.names = Names::new(prefix.clone());
+    }
+    let nats = async_nats::connect(&settings.functions.nats_url).await?;
+    let engine = EngineClient::new(nats, Names::new(prefix), Duration::from_secs(5));
+    let running = start(settings, std::future::pending()).await?;
+    let addr = running.http_addr;
+    while engine.ping().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tick = PriceTick {
+        asset: Asset::Sol,
+        bid: "150.00".parse()?,
+        ask: "150.05".parse()?,
+        ts: 0,
+    };
+    engine.publish_tick(&tick).await?;
+
+    let mut users = Vec::new();
+    for n in 0..clients {
+        users.push(user(addr, n).await?);
+    }
+    let tokens: Vec<String> = users.iter().map(|(_, t)| t.clone()).collect();
+    let ids: Vec<UserId> = users.iter().filter_map(|(id, _)| id.parse().ok()).collect();
+    println!("{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {addr}\n");
+    println!("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|---|");
+
+    let phases = std::env::var("PHASES").unwrap_or_else(|_| "bare,engine,http,rate".into());
+    let run = |name: &str| phases.split(',').any(|p| p == name);
+    let bare = bare_server().await?;
+    if run("bare") {
+        closed_loop(
+            clients,
+            secs,
+            "bare hyper/axum round trip",
+            move |_| async move {
+                let Ok(mut conn) = Connection::open(bare).await else {
+                    return (0, 1, vec![]);
+                };
+                let mut micros = Vec::with_capacity(100);
+                for _ in 0..100 {
+                    let t = Instant::now();
+                    if conn.post("/ping", None, &Value::Null).await.is_err() {
+                        return (micros.len(), 1, micros);
+                    }
+                    micros.push(t.elapsed().as_micros() as u64);
+                }
+                (micros.len(), 0, micros)
+            },
+        )
+        .await
+        .print();
+    }
+    if run("engine") {
+        engine_floor(engine.clone(), ids, secs).await.print();
+    }
+    if run("http") {
+        let tokens_arc = Arc::new(tokens.clone());
+        closed_loop(clients, secs, "HTTP open+close, 64 clients", move |c| {
+            let tokens = tokens_arc.clone();
+            async move {
+                let Ok(mut conn) = Connection::open(addr).await else {
+                    return (0, 1, vec![]);
+                };
+                let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
+                for _ in 0..20 {
+                    let (o, e, m) = open_close(&mut conn, &tokens[c]).await;
+                    ok += o;
+                    err += e;
+                    micros.extend(m);
+                }
+                (ok, err, micros)
+            }
+        })
+        .await
+        .print();
+    }
+    if run("rate") {
+        fixed_rate(addr, &tokens, rate, secs).await?.print();
+    }
+    Ok(())
+}
