@@ -19,6 +19,8 @@ use sqlx::PgPool;
 pub const CONSUMER: &str = "persist";
 /// How long a failed write waits before the event is redelivered.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Most events written in one transaction.
+const BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -72,57 +74,89 @@ pub async fn run(
         )
         .await
         .map_err(|e| PersistError::Consumer(e.to_string()))?;
-    let mut messages = consumer
+    // Whatever has arrived is written together, in one transaction (up to BATCH events).
+    let mut batches = consumer
         .messages()
         .await
-        .map_err(|e| PersistError::Consumer(e.to_string()))?;
+        .map_err(|e| PersistError::Consumer(e.to_string()))?
+        .ready_chunks(BATCH);
     tokio::pin!(shutdown);
     loop {
         let next = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            next = messages.next() => next,
+            next = batches.next() => next,
         };
-        match next {
-            None => return Err(PersistError::Consumer("the event stream ended".into())),
-            Some(Err(e)) => tracing::warn!(error = %e, "persist: receiving an event failed"),
-            Some(Ok(msg)) => handle_message(&db, &msg).await,
+        let Some(batch) = next else {
+            return Err(PersistError::Consumer("the event stream ended".into()));
+        };
+        let mut messages = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                Ok(msg) => messages.push(msg),
+                Err(e) => tracing::warn!(error = %e, "persist: receiving an event failed"),
+            }
         }
+        handle_batch(&db, &messages).await;
     }
 }
 
-/// Writes one delivered event and acknowledges it; a write that fails is redelivered later,
-/// an unreadable event is terminated (logged, never retried forever).
-async fn handle_message(db: &PgPool, msg: &jetstream::Message) {
+/// The key and event of a delivered message, or how to acknowledge it if it has none.
+fn decode(msg: &jetstream::Message) -> Result<(EventKey, Event), AckKind> {
     let key = msg
         .headers
         .as_ref()
         .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
         .and_then(|v| EventKey::parse(v.as_str()));
-    let decoded = Envelope::<Event>::decode(&msg.payload);
-    let ack = match (key, decoded) {
-        (Some(key), Ok(envelope)) => match write_event(db, key, &envelope.body).await {
-            Ok(()) => AckKind::Ack,
-            Err(e) => {
-                tracing::warn!(error = %e, seq = key.seq, "persist: write failed, will retry");
-                AckKind::Nak(Some(RETRY_DELAY))
-            }
-        },
-        (None, _) => {
-            tracing::error!(subject = %msg.subject, "persist: event without a <seq>-<index> id");
-            AckKind::Term
-        }
-        (_, Err(e)) => {
+    let Some(key) = key else {
+        tracing::error!(subject = %msg.subject, "persist: event without a <seq>-<index> id");
+        return Err(AckKind::Term);
+    };
+    Envelope::<Event>::decode(&msg.payload)
+        .map(|envelope| (key, envelope.body))
+        .map_err(|e| {
             tracing::error!(error = %e, subject = %msg.subject, "persist: unreadable event");
             AckKind::Term
+        })
+}
+
+/// Writes a batch of delivered events in one transaction and acknowledges each: written ones
+/// `Ack`, unreadable ones `Term` (logged, never retried forever); if the transaction fails,
+/// every readable event is redelivered later.
+async fn handle_batch(db: &PgPool, messages: &[jetstream::Message]) {
+    let decoded: Vec<_> = messages.iter().map(decode).collect();
+    let written = write_all(db, decoded.iter().filter_map(|d| d.as_ref().ok())).await;
+    if let Err(e) = &written {
+        tracing::warn!(error = %e, events = messages.len(), "persist: write failed, will retry");
+    }
+    for (msg, d) in messages.iter().zip(&decoded) {
+        let ack = match (d, &written) {
+            (Err(kind), _) => *kind,
+            (Ok(_), Ok(())) => AckKind::Ack,
+            (Ok(_), Err(_)) => AckKind::Nak(Some(RETRY_DELAY)),
+        };
+        if let Err(e) = msg.ack_with(ack).await {
+            tracing::warn!(error = %e, "persist: acknowledging failed (the event will be redelivered)");
         }
-    };
-    if let Err(e) = msg.ack_with(ack).await {
-        tracing::warn!(error = %e, "persist: acknowledging failed (the event will be redelivered)");
     }
 }
 
+async fn write_all<'a>(
+    db: &PgPool,
+    events: impl Iterator<Item = &'a (EventKey, Event)>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    for (key, event) in events {
+        write_event(&mut *tx, *key, event).await?;
+    }
+    tx.commit().await
+}
+
 /// Applies one event to PostgreSQL; a no-op for events older than what a row already holds.
-pub async fn write_event(db: &PgPool, key: EventKey, event: &Event) -> Result<(), sqlx::Error> {
+pub async fn write_event<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    key: EventKey,
+    event: &Event,
+) -> Result<(), sqlx::Error> {
     match event {
         // The user row is written by signup; the engine account has nothing to persist.
         Event::AccountCreated { .. } => Ok(()),
@@ -135,8 +169,8 @@ pub async fn write_event(db: &PgPool, key: EventKey, event: &Event) -> Result<()
     }
 }
 
-async fn upsert(
-    db: &PgPool,
+async fn upsert<'c>(
+    db: impl sqlx::PgExecutor<'c>,
     key: EventKey,
     p: &Position,
     closed: Option<&ClosedPosition>,
