@@ -26,8 +26,6 @@ pub mod signup;
 pub mod state;
 pub mod trade;
 pub mod views;
-// Market data: `candles` (GET /api/v1/candles) is added here as `pub mod candles;` with
-// `pub fn app(state: AppState) -> Router`, and merged in `api()` below.
 
 use axum::Router;
 
