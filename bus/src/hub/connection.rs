@@ -2,12 +2,14 @@
 //! mailbox holds and answers its ops, until it leaves, falls too far behind, or the hub stops.
 //! Whatever way it ends, the client's mailbox leaves the registry.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -20,6 +22,8 @@ use super::protocol::{self, ClientOp, ErrorCode, ServerMessage};
 
 /// Largest frame or message a client may send.
 const MAX_CLIENT_MESSAGE: usize = 4096;
+/// tungstenite's read chunk per connection.
+const READ_BUFFER: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum End {
@@ -34,11 +38,13 @@ pub(super) async fn handle(
     tcp: TcpStream,
     shared: Arc<Shared>,
     permit: Option<OwnedSemaphorePermit>,
-    mut stop: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.send_buffer);
+    // tungstenite zero-fills its read buffer before every read attempt: the default 128 KiB
+    // made that memset the hub's main cost. Client messages are small.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
     let accepted = timeout(
@@ -63,7 +69,11 @@ pub(super) async fn handle(
     for (asset, quote) in shared.latest_quotes() {
         mailbox.push_quote(asset, &quote);
     }
-    let end = serve(&mut ws, &mailbox, &shared, &mut stop).await;
+    let end = if shared.stopping() {
+        End::Shutdown
+    } else {
+        serve(&mut ws, &mailbox, &shared).await
+    };
     shared.registry.remove(id);
     match end {
         End::TooSlow => {
@@ -95,17 +105,15 @@ async fn close(
     .await
 }
 
-async fn serve(
-    ws: &mut WebSocketStream<TcpStream>,
-    mailbox: &Mailbox,
-    shared: &Shared,
-    stop: &mut watch::Receiver<bool>,
-) -> End {
+async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &Shared) -> End {
     loop {
         tokio::select! {
             biased;
-            _ = stop.changed() => return End::Shutdown,
+            // Shutdown wakes every mailbox (cheaper than one more waiter per connection).
             _ = mailbox.notify.notified() => {
+                if shared.stopping() {
+                    return End::Shutdown;
+                }
                 let batch = mailbox.take();
                 if batch.too_slow {
                     return End::TooSlow;
@@ -116,10 +124,10 @@ async fn serve(
                     }
                     ws.flush().await
                 };
-                match timeout(shared.write_timeout, send).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return End::ClientLeft,
-                    Err(_) => return End::TooSlow,
+                match send_within(shared.write_timeout, send).await {
+                    Some(Ok(())) => {}
+                    Some(Err(_)) => return End::ClientLeft,
+                    None => return End::TooSlow,
                 }
             }
             msg = ws.next() => match msg {
@@ -132,6 +140,17 @@ async fn serve(
                 Some(Ok(_)) => {} // pings are answered by tungstenite
             },
         }
+    }
+}
+
+/// Runs `send`, giving it `limit` only if it does not finish at once: a timer costs a lock
+/// on the shared time driver, and most sends to a healthy client complete on the first poll.
+async fn send_within<F: Future>(limit: Duration, send: F) -> Option<F::Output> {
+    let mut send = std::pin::pin!(send);
+    let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(done) => Some(done),
+        Poll::Pending => timeout(limit, send).await.ok(),
     }
 }
 

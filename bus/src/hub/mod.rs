@@ -103,6 +103,7 @@ struct Shared {
     write_timeout: Duration,
     send_buffer: usize,
     stats: HubStats,
+    stopping: AtomicBool,
 }
 
 impl Shared {
@@ -122,6 +123,10 @@ impl Shared {
         if replace || slot.is_none() {
             *slot = Some(quote);
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Relaxed)
     }
 
     fn mark_events_ready(&self) {
@@ -159,6 +164,7 @@ pub async fn serve(
         write_timeout: settings.write_timeout,
         send_buffer: settings.send_buffer,
         stats,
+        stopping: AtomicBool::new(false),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let keys = PriceKeys::new(settings.redis_prefix.clone());
@@ -187,12 +193,12 @@ pub async fn serve(
                 let Ok((tcp, _)) = accepted else { continue };
                 let permit = slots.clone().try_acquire_owned().ok();
                 let counted = permit.is_some();
-                let (shared, stop) = (shared.clone(), stop_rx.clone());
+                let shared = shared.clone();
                 connections.spawn(async move {
                     if counted {
                         shared.stats.0.connections.fetch_add(1, Relaxed);
                     }
-                    connection::handle(tcp, shared.clone(), permit, stop).await;
+                    connection::handle(tcp, shared.clone(), permit).await;
                     if counted {
                         shared.stats.0.connections.fetch_sub(1, Relaxed);
                     }
@@ -206,6 +212,7 @@ pub async fn serve(
         "WebSocket hub shutting down"
     );
     let _ = stop_tx.send(true);
+    shared.stopping.store(true, Relaxed);
     shared.registry.wake_all();
     let drain = async {
         while connections.join_next().await.is_some() {}

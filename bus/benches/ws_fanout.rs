@@ -1,0 +1,269 @@
+//! WebSocket fan-out benchmark (run by hand, in release):
+//!
+//! ```sh
+//! cargo bench -p bus --features hub --bench ws_fanout
+//! CLIENTS=10000 SECS=20 RATE=10 cargo bench -p bus --features hub --bench ws_fanout
+//! ```
+//!
+//! Starts the hub in a child process (this same binary with `hub-process`; one process could
+//! not hold 20,000 sockets under the 20,000-descriptor limit), connects `CLIENTS` WebSocket
+//! clients over loopback, publishes `RATE` quotes per second for each of the 3 assets to Redis
+//! for `SECS` seconds, and reports delivered messages per second, the delay from the Redis
+//! publish (the quote's `ts`, in ms) to receipt by the client, and any quote a client missed.
+//! Real Redis and NATS, random prefixes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use bus::hub::{HubSettings, HubStats};
+use bus::{Asset, MarketQuote, Price, PriceKeys};
+use futures_util::StreamExt;
+use rust_decimal::Decimal;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn env_u64(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The child: serves the hub on a free port, prints it, stops when stdin closes.
+async fn hub_process(redis_prefix: String) -> Res<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("PORT {}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    let settings = HubSettings {
+        redis_url: redis_url(),
+        redis_prefix,
+        nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        bus_prefix: format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        max_connections: 20_000,
+        ..HubSettings::default()
+    };
+    let stats = HubStats::default();
+    let stdin_closed = async {
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin()
+                .read_line(&mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {}
+        })
+        .await;
+    };
+    bus::hub::serve(listener, settings, stats.clone(), stdin_closed).await?;
+    eprintln!(
+        "hub: {:?}; hub process CPU (user, system) {:?} s",
+        stats.report(),
+        cpu_split()
+    );
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`).
+fn cpu_secs() -> f64 {
+    let (user, system) = cpu_split();
+    user + system
+}
+
+/// (user, system) CPU seconds of this process so far.
+fn cpu_split() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) / 100.0, ticks(12) / 100.0) // utime, stime (fields 14, 15), 100 ticks/s
+}
+
+/// Delay histogram in 1 ms buckets up to 5 s.
+struct Histogram(Vec<AtomicU64>);
+
+impl Histogram {
+    fn new() -> Self {
+        Self((0..5001).map(|_| AtomicU64::new(0)).collect())
+    }
+    fn record(&self, ms: i64) {
+        let i = ms.clamp(0, 5000) as usize;
+        self.0[i].fetch_add(1, Relaxed);
+    }
+    fn percentile(&self, p: f64) -> usize {
+        let counts: Vec<u64> = self.0.iter().map(|c| c.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let target = (total as f64 * p).ceil() as u64;
+        let mut seen = 0;
+        for (ms, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= target.max(1) {
+                return ms;
+            }
+        }
+        5000
+    }
+}
+
+/// The `ts` field of a quote, without a full JSON parse (the client side shares the CPU).
+fn quote_ts(text: &str) -> Option<i64> {
+    let start = text.find("\"ts\":")? + 5;
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+async fn client(
+    port: u16,
+    hist: Arc<Histogram>,
+    received: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+) -> Res<u64> {
+    // A small read chunk: tungstenite zero-fills it before each read (default 128 KiB).
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    done.fetch_add(1, Relaxed);
+    let mut mine = 0;
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(text) = msg?
+            && let Some(ts) = quote_ts(&text)
+        {
+            hist.record(now_ms() - ts);
+            mine += 1;
+            received.fetch_add(1, Relaxed);
+        }
+    }
+    Ok(mine)
+}
+
+async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
+    let keys = PriceKeys::new(redis_prefix.to_string());
+    let mut conn = redis::Client::open(redis_url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let every = Duration::from_secs_f64(1.0 / (3.0 * rate as f64));
+    let mut timer = tokio::time::interval(every);
+    let total = 3 * rate * secs;
+    for i in 0..total {
+        timer.tick().await;
+        let asset = Asset::ALL[(i % 3) as usize];
+        let bid = Decimal::from(60_000 + i as i64);
+        let quote = MarketQuote {
+            asset,
+            bid: Price::new(bid)?,
+            ask: Price::new(bid + Decimal::ONE)?,
+            ts: now_ms(),
+            simulated: true,
+        };
+        bus::prices::publish_quote(&mut conn, &keys, &quote).await?;
+    }
+    Ok(total)
+}
+
+async fn bench() -> Res<()> {
+    let clients = env_u64("CLIENTS", 10_000) as usize;
+    let secs = env_u64("SECS", 20);
+    let rate = env_u64("RATE", 10);
+    let redis_prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("hub-process")
+        .env("BENCH_REDIS_PREFIX", &redis_prefix)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    let port: u16 = line.trim().trim_start_matches("PORT ").parse()?;
+
+    let hist = Arc::new(Histogram::new());
+    let (received, connected) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (h, r, c) = (hist.clone(), received.clone(), connected.clone());
+        tasks.push(tokio::spawn(client(port, h, r, c)));
+        // At most 256 handshakes in flight.
+        while connected.load(Relaxed) + 256 < tasks.len() as u64 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    while (connected.load(Relaxed) as usize) < clients {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "{clients} clients connected in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let (t0, cpu0) = (Instant::now(), cpu_secs());
+    let published = publish(&redis_prefix, secs, rate).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await; // drain
+    let elapsed = t0.elapsed().as_secs_f64() - 2.0;
+    drop(child.stdin.take()); // the hub stops, closing every client
+    let mut per_client = Vec::with_capacity(clients);
+    for t in tasks {
+        per_client.push(t.await?.unwrap_or(0));
+    }
+    let _ = child.wait();
+    let client_cpu = cpu_secs() - cpu0;
+    let got = received.load(Relaxed);
+    let expected = published * clients as u64;
+    let short = per_client.iter().filter(|n| **n < published).count();
+    println!(
+        "published {published} quotes ({} per asset per s) for {secs} s",
+        rate
+    );
+    println!(
+        "delivered {got} of {expected} ({:.3} %), {:.0} msg/s; clients missing quotes: {short}",
+        got as f64 * 100.0 / expected as f64,
+        got as f64 / elapsed
+    );
+    println!("client process CPU while publishing: {client_cpu:.2} s");
+    println!(
+        "delay publish -> receipt (ms, 1 ms resolution): p50 {} p90 {} p99 {} p99.9 {} max {}",
+        hist.percentile(0.50),
+        hist.percentile(0.90),
+        hist.percentile(0.99),
+        hist.percentile(0.999),
+        hist.percentile(1.0)
+    );
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if std::env::args().any(|a| a == "hub-process") {
+        let prefix = std::env::var("BENCH_REDIS_PREFIX")?;
+        return runtime.block_on(hub_process(prefix));
+    }
+    runtime.block_on(bench())
+}
