@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bus::nats::{BusError, ensure_streams};
+use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 pub use lease::{Lease, bucket_name as lock_bucket_name};
+use process::InFlight;
 pub use process::{Processor, apply_logged};
 pub use settings::Settings;
 pub use snapshot::SnapshotStore;
@@ -91,6 +93,40 @@ pub async fn run(
     result
 }
 
+/// Recovers the state: newest readable snapshot, then a silent replay up to what the
+/// previous writer published. Returns the engine, the snapshot's and the published sequence.
+async fn recover(
+    settings: &Settings,
+    js: &jetstream::Context,
+    store: &SnapshotStore,
+) -> Result<(crate::Engine, u64, u64), ServiceError> {
+    let names = &settings.names;
+    let (mut engine, snapshot_seq) =
+        recovery::load_newest(store, &names.engine_stream(), &settings.engine).await?;
+    let published = recovery::published_upto(js, names).await?.max(snapshot_seq);
+    let started = Instant::now();
+    let replayed =
+        recovery::replay(js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let per_sec = (replayed as f64 / secs) as u64;
+    tracing::info!(snapshot_seq, published, replayed, per_sec, "recovered");
+    Ok((engine, snapshot_seq, published))
+}
+
+/// Batches applied and replied to whose events are not stored yet. A bound keeps memory and
+/// the work redone after a crash small; in order, so acks (ack-all) go out in order.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Waits until at most `keep` batches are in flight, acking each settled one in order.
+async fn settle(in_flight: &mut FuturesOrdered<InFlight>, keep: usize) -> Result<(), ServiceError> {
+    while in_flight.len() > keep {
+        if let Some(done) = in_flight.next().await {
+            process::ack(&done?).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn serve(
     settings: &Settings,
     client: async_nats::Client,
@@ -100,23 +136,7 @@ async fn serve(
 ) -> Result<(), ServiceError> {
     let js = jetstream::new(client.clone());
     let names = &settings.names;
-    let (mut engine, snapshot_seq) =
-        recovery::load_newest(&store, &names.engine_stream(), &settings.engine).await?;
-    let published = recovery::published_upto(&js, names)
-        .await?
-        .max(snapshot_seq);
-    let started = Instant::now();
-    let replayed =
-        recovery::replay(&js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
-    tracing::info!(
-        snapshot_seq,
-        published,
-        replayed,
-        per_sec = (replayed as f64 / secs) as u64,
-        "recovered"
-    );
-
+    let (engine, snapshot_seq, published) = recover(settings, &js, &store).await?;
     let consumer = recovery::open_consumer(&js, names, published).await?;
     let mut inputs = consumer
         .stream()
@@ -138,17 +158,28 @@ async fn serve(
     };
     let mut snapshots = SnapshotWriter::start(store, js, names.clone(), policy, snapshot_seq);
     let mut p = Processor::new(engine, published, client, names.clone());
+    let mut in_flight = FuturesOrdered::<InFlight>::new();
     let mut renew = tokio::time::interval(lease.renew_every());
     let mut snapshot_timer = tokio::time::interval(settings.snapshot_interval);
     tokio::pin!(shutdown);
     tracing::info!(from = published + 1, "serving");
-    let outcome = loop {
-        tokio::select! {
+    let outcome: Result<(), ServiceError> = loop {
+        let timer = tokio::select! {
             biased;
             () = &mut shutdown => break Ok(()),
-            _ = renew.tick() => if let Err(e) = lease.renew().await { break Err(e) },
-            Some(q) = queries.next() => p.answer(q).await,
-            _ = snapshot_timer.tick() => snapshots.maybe_take(&p.engine, p.last_seq, true),
+            _ = renew.tick() => match lease.renew().await {
+                Ok(()) => continue,
+                Err(e) => break Err(e),
+            },
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                match done {
+                    Ok(last) => if let Err(e) = process::ack(&last).await { break Err(e) },
+                    Err(e) => break Err(e),
+                }
+                false
+            }
+            Some(q) = queries.next() => { p.answer(q).await; continue; }
+            _ = snapshot_timer.tick() => true,
             next = inputs.next() => {
                 let first = match next {
                     None => break Err(ServiceError::Nats("the ENGINE consumer ended".into())),
@@ -162,18 +193,34 @@ async fn serve(
                         _ => break,
                     }
                 }
+                if let Err(e) = settle(&mut in_flight, MAX_IN_FLIGHT - 1).await { break Err(e) }
                 if !lease.is_valid() {
                     if let Err(e) = lease.renew().await { break Err(e) }
                     if !lease.is_valid() { break Err(ServiceError::LockLost("lease expired".into())) }
                 }
-                if let Err(e) = p.apply_batch(&batch).await { break Err(e) }
-                snapshots.maybe_take(&p.engine, p.last_seq, false);
+                match p.apply_batch(batch).await {
+                    Ok(Some(batch)) => in_flight.push_back(batch),
+                    Ok(None) => {}
+                    Err(e) => break Err(e),
+                }
+                false
             }
+        };
+        // A snapshot covers acked inputs only: settle everything in flight first.
+        if snapshots.is_due(p.last_seq, timer) {
+            if let Err(e) = settle(&mut in_flight, 0).await {
+                break Err(e);
+            }
+            snapshots.take(&p.engine, p.last_seq);
         }
     };
     if outcome.is_ok() {
-        snapshots.finish(&p.engine, p.last_seq).await;
-        tracing::info!(last_seq = p.last_seq, "engine stopped cleanly");
+        let settled = settle(&mut in_flight, 0).await;
+        if settled.is_ok() {
+            snapshots.finish(&p.engine, p.last_seq).await;
+            tracing::info!(last_seq = p.last_seq, "engine stopped cleanly");
+        }
+        return settled;
     }
     outcome
 }

@@ -2,6 +2,9 @@
 //! caller at once, publish the events into `EVENTS`, and only when JetStream has stored them
 //! ack the batch. Queries are answered from the same state between batches.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_nats::jetstream::{self, message::PublishMessage};
 use bus::nats::{REPLY_TO_HEADER, timestamp_ms};
 use bus::{EngineInput, Envelope, Names, Query};
@@ -29,6 +32,17 @@ pub fn apply_logged(engine: &mut Engine, payload: &[u8], seq: u64, now: i64) -> 
     }
 }
 
+/// A batch that is applied and replied to, waiting for JetStream to store its events; yields
+/// the input to ack.
+pub type InFlight = Pin<Box<dyn Future<Output = Result<jetstream::Message, ServiceError>> + Send>>;
+
+/// Acks a settled batch. AckPolicy::All: acking its last input acks every input up to it,
+/// so batches must be settled in order. Replies were written to this connection before, so
+/// the server sees them before the ack.
+pub async fn ack(last: &jetstream::Message) -> Result<(), ServiceError> {
+    last.ack().await.map_err(nats("ack"))
+}
+
 pub struct Processor {
     pub engine: Engine,
     /// The last `ENGINE` sequence applied.
@@ -54,11 +68,15 @@ impl Processor {
         }
     }
 
-    /// Applies `batch` (in delivery order) and acks it once every effect is published.
-    /// Inputs at or below `last_seq` (redeliveries) are acked without being applied again.
-    pub async fn apply_batch(&mut self, batch: &[jetstream::Message]) -> Result<(), ServiceError> {
+    /// Applies `batch` (in delivery order) and sends the replies. Returns the batch's last
+    /// input once its events are stored: the caller acks it (ack-all), in batch order.
+    /// Inputs at or below `last_seq` (redeliveries) are not applied again.
+    pub async fn apply_batch(
+        &mut self,
+        mut batch: Vec<jetstream::Message>,
+    ) -> Result<Option<InFlight>, ServiceError> {
         let mut stored = Vec::new();
-        for msg in batch {
+        for msg in &batch {
             let (seq, now) = position(msg)?;
             if seq <= self.last_seq {
                 continue;
@@ -93,15 +111,15 @@ impl Processor {
                 stored.push(ack);
             }
         }
-        for ack in stored {
-            ack.await.map_err(nats("event store"))?;
-        }
-        // AckPolicy::All: acking the last input acks the batch. Replies were written to this
-        // same connection before, so the server sees them before the ack.
-        if let Some(last) = batch.last() {
-            last.ack().await.map_err(nats("ack"))?;
-        }
-        Ok(())
+        let Some(last) = batch.pop() else {
+            return Ok(None);
+        };
+        Ok(Some(Box::pin(async move {
+            for ack in stored {
+                ack.await.map_err(nats("event store"))?;
+            }
+            Ok(last)
+        })))
     }
 
     /// Answers one query (core NATS request/reply) from the current state.

@@ -65,16 +65,19 @@ impl SnapshotWriter {
         }
     }
 
-    /// Takes a snapshot when `every` inputs passed, or (`timer`) the interval did with
-    /// anything new. `seq` must be acked already: a snapshot never runs ahead of the acks.
-    pub fn maybe_take(&mut self, engine: &Engine, seq: u64, timer: bool) {
+    /// True when `every` inputs passed, or (`timer`) the interval did with anything new, and
+    /// the writer can take another snapshot.
+    pub fn is_due(&self, seq: u64, timer: bool) -> bool {
         let new = seq.saturating_sub(self.taken_seq);
         let due =
             new >= self.every || (timer && new > 0 && self.taken_at.elapsed() >= self.interval);
+        due && self.tx.as_ref().is_some_and(|tx| tx.capacity() > 0)
+    }
+
+    /// Hands the state at `seq` to the writer. `seq` must be acked already: a snapshot never
+    /// runs ahead of the acks (recovery trusts the ack floor to be at or past it).
+    pub fn take(&mut self, engine: &Engine, seq: u64) {
         let Some(tx) = &self.tx else { return };
-        if !due || tx.capacity() == 0 {
-            return;
-        }
         if tx.try_send((seq, engine.clone())).is_ok() {
             self.taken_seq = seq;
             self.taken_at = Instant::now();
