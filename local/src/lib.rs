@@ -8,6 +8,7 @@ pub mod market;
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use bus::Names;
 use bus::nats::{StreamSettings, ensure_streams};
 use functions::AppState;
@@ -140,6 +141,12 @@ pub async fn start(
     let rx = stop_rx.clone();
     let app = functions::api(state);
     tasks.spawn(async move {
+        // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let r = axum::serve(listener, app)
             .with_graceful_shutdown(stopped(rx))
             .await;

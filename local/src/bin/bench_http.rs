@@ -143,6 +143,9 @@ async fn bare_server() -> Res<SocketAddr> {
         "/ping",
         axum::routing::post(|| async { axum::Json(json!({})) }),
     );
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
