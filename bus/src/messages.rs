@@ -189,15 +189,6 @@ pub struct PositionView {
     pub unrealized_pnl: Money,
 }
 
-/// Latest quote per asset as seen by the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Quote {
-    pub asset: Asset,
-    pub bid: Price,
-    pub ask: Price,
-    pub ts: TimestampMs,
-}
-
 /// What a successful command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -220,11 +211,22 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QueryReply {
-    Account { account: AccountSummary },
-    OpenPositions { positions: Vec<PositionView> },
-    CommandReply { reply: Option<Reply> },
-    Prices { quotes: Vec<Quote> },
-    Rejected { rejection: Rejection },
+    Account {
+        account: AccountSummary,
+    },
+    OpenPositions {
+        positions: Vec<PositionView>,
+    },
+    CommandReply {
+        reply: Option<Reply>,
+    },
+    /// The latest tick per asset the engine has applied.
+    Prices {
+        quotes: Vec<PriceTick>,
+    },
+    Rejected {
+        rejection: Rejection,
+    },
 }
 
 /// A command the engine refused; nothing changed.

@@ -46,8 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bus::{
     Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
     EngineInput, Event, ModifyPosition, Money, OpenPosition, Position, PositionId, PositionView,
-    Price, PriceTick, Query, QueryReply, Quote, RejectCode, Rejection, Reply, Side, TimestampMs,
-    UserId,
+    Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply, Side, TimestampMs, UserId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -82,7 +81,7 @@ pub struct Engine {
     config: EngineConfig,
     accounts: BTreeMap<UserId, Account>,
     positions: BTreeMap<PositionId, Position>,
-    quotes: [Option<Quote>; 3],
+    quotes: [Option<PriceTick>; 3],
     next_position_id: u64,
     applied: Window,
     #[serde(skip)]
@@ -252,7 +251,7 @@ impl Engine {
         })
     }
 
-    fn quote(&self, asset: Asset) -> Option<&Quote> {
+    fn quote(&self, asset: Asset) -> Option<&PriceTick> {
         self.quotes[asset.index()].as_ref()
     }
 
@@ -459,12 +458,7 @@ impl Engine {
         if tick.bid > tick.ask {
             return Vec::new();
         }
-        self.quotes[tick.asset.index()] = Some(Quote {
-            asset: tick.asset,
-            bid: tick.bid,
-            ask: tick.ask,
-            ts: tick.ts,
-        });
+        self.quotes[tick.asset.index()] = Some(tick.clone());
         let candidates = self
             .triggers
             .candidates(tick.asset, tick.bid.value(), tick.ask.value());
@@ -568,7 +562,7 @@ impl Engine {
     }
 }
 
-fn close_side_price(side: Side, quote: &Quote) -> Price {
+fn close_side_price(side: Side, quote: &PriceTick) -> Price {
     match side {
         Side::Buy => quote.bid,
         Side::Sell => quote.ask,
@@ -630,7 +624,7 @@ fn check_quantity(spec: &AssetSpec, quantity: Decimal) -> Result<(), Rejection> 
 fn check_levels(
     spec: &AssetSpec,
     side: Side,
-    quote: &Quote,
+    quote: &PriceTick,
     stop_loss: Option<Price>,
     take_profit: Option<Price>,
 ) -> Result<(), Rejection> {
