@@ -179,3 +179,51 @@ async fn a_second_engine_waits_for_the_lock_and_takes_over_when_the_first_dies()
     assert_eq!(state.accounts(), 22);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn an_engine_whose_lease_was_taken_stops_applying() {
+    let names = random_names();
+    let db = TestDatabase::create().await.expect("database");
+    let client = client(&names, Duration::from_millis(800)).await;
+    let engine = EngineTask::start(test_settings(&names, &db));
+    let c = cmd("before", Command::CreateAccount { user_id: user(1) });
+    wait_ready(&client).await;
+    client.send(c).await.expect("served");
+
+    // Someone else takes the lock (as after a long pause of this engine past its TTL).
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    let kv = js
+        .get_key_value(engine::service::lock_bucket_name(&names))
+        .await
+        .expect("lock bucket");
+    kv.purge("writer").await.expect("purge");
+    kv.create("writer", "intruder".into())
+        .await
+        .expect("take over");
+
+    let ended = engine.ended(Duration::from_secs(5)).await;
+    assert!(
+        matches!(ended, Err(engine::service::ServiceError::LockLost(_))),
+        "{ended:?}"
+    );
+    let c = cmd("after", Command::CreateAccount { user_id: user(2) });
+    assert_eq!(client.send(c).await, Err(bus::nats::BusError::Timeout));
+    let state = replay_from(&names, Engine::new(EngineConfig::default()), 0).await;
+    assert_eq!(
+        state.accounts(),
+        2,
+        "the input is logged, for the next writer to apply"
+    );
+    let consumer = js
+        .get_stream(names.engine_stream())
+        .await
+        .expect("stream")
+        .consumer_info(recovery::DURABLE)
+        .await
+        .expect("consumer");
+    assert_eq!(
+        consumer.ack_floor.stream_sequence, 1,
+        "nothing applied after the loss"
+    );
+}

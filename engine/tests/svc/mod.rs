@@ -84,6 +84,14 @@ impl EngineTask {
         self.handle.abort();
     }
 
+    /// Waits for the task to end by itself and returns how it ended.
+    pub async fn ended(self, within: Duration) -> Result<(), engine::service::ServiceError> {
+        tokio::time::timeout(within, self.handle)
+            .await
+            .expect("engine ends in time")
+            .expect("engine task joins")
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
