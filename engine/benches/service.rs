@@ -278,6 +278,16 @@ async fn bench() {
         .status();
     let _ = child.wait().await;
     let (inputs, via_nats, in_memory, decode_only) = replay_speed(&nats, &names).await;
+    let floor_stream = format!("{}_FLOOR", names.prefix());
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
+    for stream in [
+        names.engine_stream(),
+        names.events_stream(),
+        floor_stream,
+        lock,
+    ] {
+        let _ = js.delete_stream(&stream).await;
+    }
 
     println!("| measure | value |\n|---|---|");
     println!(

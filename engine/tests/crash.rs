@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use bus::nats::EngineClient;
 use bus::{Accepted, Asset, Command, CommandEnvelope, Envelope, Event, Names, Reply, Side};
-use engine::service::{SnapshotStore, recovery, snapshot};
+use engine::service::{SnapshotStore, snapshot};
 use engine::{Engine, EngineConfig};
 use futures_util::StreamExt;
 use migrations::TestDatabase;
@@ -355,5 +355,5 @@ async fn sigkilled_engine_loses_nothing_acknowledged_and_applies_nothing_twice()
         ticks.load(Ordering::Relaxed),
         published.len()
     );
-    let _ = recovery::DURABLE;
+    cleanup(&names).await;
 }

@@ -106,6 +106,7 @@ async fn every_snapshot_plus_replay_equals_replay_from_one_and_damage_falls_back
         assert!(matches!(live, QueryReply::Account { .. }));
     }
     engine.stop().await;
+    cleanup(&names).await;
 }
 
 #[tokio::test]
@@ -178,6 +179,7 @@ async fn a_second_engine_waits_for_the_lock_and_takes_over_when_the_first_dies()
     let state = replay_from(&names, Engine::new(EngineConfig::default()), 0).await;
     assert_eq!(state.accounts(), 22);
     b.stop().await;
+    cleanup(&names).await;
 }
 
 #[tokio::test]
@@ -226,4 +228,5 @@ async fn an_engine_whose_lease_was_taken_stops_applying() {
         consumer.ack_floor.stream_sequence, 1,
         "nothing applied after the loss"
     );
+    cleanup(&names).await;
 }

@@ -172,6 +172,7 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
             .all(|(id, e)| id.starts_with(&format!("{}-", e.seq)))
     );
     engine.stop().await;
+    cleanup(&names).await;
 }
 
 #[tokio::test]
@@ -206,6 +207,7 @@ async fn without_an_engine_a_command_times_out_and_is_applied_once_later() {
     assert!(matches!(again, Reply::Rejected(ref r) if r.code == RejectCode::AccountExists));
     assert_eq!(all_events(&names, 1).await.len(), 1);
     engine.stop().await;
+    cleanup(&names).await;
 }
 
 async fn client_with_patience(names: &bus::Names) -> bus::nats::EngineClient {

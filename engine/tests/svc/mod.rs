@@ -115,6 +115,16 @@ pub async fn client(names: &Names, timeout: Duration) -> EngineClient {
     EngineClient::new(nats, names.clone(), timeout)
 }
 
+/// Deletes the test's streams and lock bucket (JetStream keeps them otherwise).
+pub async fn cleanup(names: &Names) {
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(names));
+    for stream in [names.engine_stream(), names.events_stream(), lock] {
+        let _ = js.delete_stream(&stream).await;
+    }
+}
+
 /// Waits until an engine answers queries (it has recovered and is serving).
 pub async fn wait_ready(client: &EngineClient) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
