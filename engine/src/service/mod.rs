@@ -18,7 +18,7 @@ mod writer;
 use std::future::Future;
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, consumer::pull};
 use bus::nats::{BusError, ensure_streams};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
@@ -127,6 +127,61 @@ async fn settle(in_flight: &mut FuturesOrdered<InFlight>, keep: usize) -> Result
     Ok(())
 }
 
+/// The writer's durable consumer, re-created to deliver from `published + 1`.
+async fn open_inputs(
+    js: &jetstream::Context,
+    names: &bus::Names,
+    published: u64,
+    batch: usize,
+) -> Result<pull::Stream, ServiceError> {
+    recovery::open_consumer(js, names, published)
+        .await?
+        .stream()
+        .max_messages_per_batch(batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| ServiceError::Nats(format!("pull: {e}")))
+}
+
+/// `first` and whatever else is already delivered, up to `max` inputs.
+fn with_ready(
+    inputs: &mut pull::Stream,
+    first: jetstream::Message,
+    max: usize,
+) -> Vec<jetstream::Message> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match inputs.next().now_or_never() {
+            Some(Some(Ok(m))) => batch.push(m),
+            _ => break,
+        }
+    }
+    batch
+}
+
+/// Applies a batch if this engine still certainly holds the lease; its event stores join
+/// the pipeline (after making room in it).
+async fn apply(
+    p: &mut Processor,
+    in_flight: &mut FuturesOrdered<InFlight>,
+    lease: &mut Lease,
+    batch: Vec<jetstream::Message>,
+) -> Result<(), ServiceError> {
+    settle(in_flight, MAX_IN_FLIGHT - 1).await?;
+    if !lease.is_valid() {
+        lease.renew().await?;
+        if !lease.is_valid() {
+            return Err(ServiceError::LockLost("lease expired".into()));
+        }
+    }
+    if let Some(stored) = p.apply_batch(batch).await? {
+        in_flight.push_back(stored);
+    }
+    Ok(())
+}
+
 async fn serve(
     settings: &Settings,
     client: async_nats::Client,
@@ -137,15 +192,7 @@ async fn serve(
     let js = jetstream::new(client.clone());
     let names = &settings.names;
     let (engine, snapshot_seq, published) = recover(settings, &js, &store).await?;
-    let consumer = recovery::open_consumer(&js, names, published).await?;
-    let mut inputs = consumer
-        .stream()
-        .max_messages_per_batch(settings.batch)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await
-        .map_err(|e| ServiceError::Nats(format!("pull: {e}")))?;
+    let mut inputs = open_inputs(&js, names, published, settings.batch).await?;
     let mut queries = client
         .subscribe(names.query())
         .await
@@ -186,23 +233,8 @@ async fn serve(
                     Some(Err(e)) => { tracing::warn!("pulling inputs: {e}"); continue; }
                     Some(Ok(m)) => m,
                 };
-                let mut batch = vec![first];
-                while batch.len() < settings.batch {
-                    match inputs.next().now_or_never() {
-                        Some(Some(Ok(m))) => batch.push(m),
-                        _ => break,
-                    }
-                }
-                if let Err(e) = settle(&mut in_flight, MAX_IN_FLIGHT - 1).await { break Err(e) }
-                if !lease.is_valid() {
-                    if let Err(e) = lease.renew().await { break Err(e) }
-                    if !lease.is_valid() { break Err(ServiceError::LockLost("lease expired".into())) }
-                }
-                match p.apply_batch(batch).await {
-                    Ok(Some(batch)) => in_flight.push_back(batch),
-                    Ok(None) => {}
-                    Err(e) => break Err(e),
-                }
+                let batch = with_ready(&mut inputs, first, settings.batch);
+                if let Err(e) = apply(&mut p, &mut in_flight, lease, batch).await { break Err(e) }
                 false
             }
         };
