@@ -247,11 +247,19 @@ async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Su
     .await
 }
 
-#[tokio::main]
-async fn main() -> Res<()> {
-    let secs = env_u64("BENCH_SECS", 10);
-    let clients = env_u64("CLIENTS", 64) as usize;
-    let rate = env_u64("RATE", 1000);
+/// The runner under test, its users and a direct engine client.
+struct Setup {
+    addr: SocketAddr,
+    engine: EngineClient,
+    tokens: Vec<String>,
+    ids: Vec<UserId>,
+    // Kept alive for the run: the database and the running runner.
+    _db: migrations::TestDatabase,
+    _running: local::Running,
+}
+
+/// Starts the runner on a fresh database and prefix, logs a SOL quote, signs up `clients` users.
+async fn setup(clients: usize) -> Res<Setup> {
     let db = migrations::TestDatabase::create().await?;
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut settings = RunnerSettings::from_env()?;
@@ -269,76 +277,104 @@ async fn main() -> Res<()> {
     while engine.ping().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let tick = PriceTick {
-        asset: Asset::Sol,
-        bid: "150.00".parse()?,
-        ask: "150.05".parse()?,
-        ts: 0,
-    };
-    engine.publish_tick(&tick).await?;
-
+    let (bid, ask) = ("150.00".parse()?, "150.05".parse()?);
+    engine
+        .publish_tick(&PriceTick {
+            asset: Asset::Sol,
+            bid,
+            ask,
+            ts: 0,
+        })
+        .await?;
     let mut users = Vec::new();
     for n in 0..clients {
         users.push(user(addr, n).await?);
     }
-    let tokens: Vec<String> = users.iter().map(|(_, t)| t.clone()).collect();
-    let ids: Vec<UserId> = users.iter().filter_map(|(id, _)| id.parse().ok()).collect();
-    println!("{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {addr}\n");
-    println!("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors |");
-    println!("|---|---|---|---|---|---|---|");
+    Ok(Setup {
+        addr,
+        engine,
+        tokens: users.iter().map(|(_, t)| t.clone()).collect(),
+        ids: users.iter().filter_map(|(id, _)| id.parse().ok()).collect(),
+        _db: db,
+        _running: running,
+    })
+}
 
+/// The HTTP floor: 100 round trips per connection against the bare server.
+async fn bare_phase(clients: usize, secs: u64) -> Res<Summary> {
+    let bare = bare_server().await?;
+    Ok(closed_loop(
+        clients,
+        secs,
+        "bare hyper/axum round trip",
+        move |_| async move {
+            let Ok(mut conn) = Connection::open(bare).await else {
+                return (0, 1, vec![]);
+            };
+            let mut micros = Vec::with_capacity(100);
+            for _ in 0..100 {
+                let t = Instant::now();
+                if conn.post("/ping", None, &Value::Null).await.is_err() {
+                    return (micros.len(), 1, micros);
+                }
+                micros.push(t.elapsed().as_micros() as u64);
+            }
+            (micros.len(), 0, micros)
+        },
+    )
+    .await)
+}
+
+/// Trading through HTTP, closed loop: 20 open+close pairs per connection, one user each.
+async fn http_phase(addr: SocketAddr, tokens: Vec<String>, secs: u64) -> Summary {
+    let clients = tokens.len();
+    let tokens = Arc::new(tokens);
+    closed_loop(clients, secs, "HTTP open+close, 64 clients", move |c| {
+        let tokens = tokens.clone();
+        async move {
+            let Ok(mut conn) = Connection::open(addr).await else {
+                return (0, 1, vec![]);
+            };
+            let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
+            for _ in 0..20 {
+                let (o, e, m) = open_close(&mut conn, &tokens[c]).await;
+                ok += o;
+                err += e;
+                micros.extend(m);
+            }
+            (ok, err, micros)
+        }
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let secs = env_u64("BENCH_SECS", 10);
+    let clients = env_u64("CLIENTS", 64) as usize;
+    let rate = env_u64("RATE", 1000);
     let phases = std::env::var("PHASES").unwrap_or_else(|_| "bare,engine,http,rate".into());
     let run = |name: &str| phases.split(',').any(|p| p == name);
-    let bare = bare_server().await?;
+    let s = setup(clients).await?;
+    println!(
+        "{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {}\n",
+        s.addr
+    );
+    println!("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|---|");
     if run("bare") {
-        closed_loop(
-            clients,
-            secs,
-            "bare hyper/axum round trip",
-            move |_| async move {
-                let Ok(mut conn) = Connection::open(bare).await else {
-                    return (0, 1, vec![]);
-                };
-                let mut micros = Vec::with_capacity(100);
-                for _ in 0..100 {
-                    let t = Instant::now();
-                    if conn.post("/ping", None, &Value::Null).await.is_err() {
-                        return (micros.len(), 1, micros);
-                    }
-                    micros.push(t.elapsed().as_micros() as u64);
-                }
-                (micros.len(), 0, micros)
-            },
-        )
-        .await
-        .print();
+        bare_phase(clients, secs).await?.print();
     }
     if run("engine") {
-        engine_floor(engine.clone(), ids, secs).await.print();
+        engine_floor(s.engine.clone(), s.ids.clone(), secs)
+            .await
+            .print();
     }
     if run("http") {
-        let tokens_arc = Arc::new(tokens.clone());
-        closed_loop(clients, secs, "HTTP open+close, 64 clients", move |c| {
-            let tokens = tokens_arc.clone();
-            async move {
-                let Ok(mut conn) = Connection::open(addr).await else {
-                    return (0, 1, vec![]);
-                };
-                let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
-                for _ in 0..20 {
-                    let (o, e, m) = open_close(&mut conn, &tokens[c]).await;
-                    ok += o;
-                    err += e;
-                    micros.extend(m);
-                }
-                (ok, err, micros)
-            }
-        })
-        .await
-        .print();
+        http_phase(s.addr, s.tokens.clone(), secs).await.print();
     }
     if run("rate") {
-        fixed_rate(addr, &tokens, rate, secs).await?.print();
+        fixed_rate(s.addr, &s.tokens, rate, secs).await?.print();
     }
     Ok(())
 }
