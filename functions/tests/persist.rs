@@ -156,4 +156,5 @@ async fn the_consumer_writes_events_and_survives_a_poison_message() {
         matches!(stopped, Ok(Ok(Ok(())))),
         "stops cleanly on shutdown"
     );
+    support::delete_streams(&names).await;
 }

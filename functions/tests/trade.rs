@@ -222,7 +222,10 @@ async fn engine_rejections_are_422_with_their_codes() {
         );
     }
     let (_, balance) = p.get("/api/v1/balance", t).await;
-    assert_eq!(balance["usedMargin"], "0.00", "nothing was opened: {balance}");
+    assert_eq!(
+        balance["usedMargin"], "0.00",
+        "nothing was opened: {balance}"
+    );
 }
 
 #[tokio::test]

@@ -125,4 +125,18 @@ async fn sign_up_trade_and_find_the_closed_position_through_the_runner() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the HTTP port is closed after shutdown"
     );
+    delete_streams(&settings).await;
+}
+
+/// Deletes the test's streams and the engine's lock bucket (JetStream keeps them otherwise).
+async fn delete_streams(settings: &RunnerSettings) {
+    let names = Names::new(settings.functions.bus_prefix.clone());
+    let Ok(nats) = async_nats::connect(&settings.functions.nats_url).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(nats);
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
+    for stream in [names.engine_stream(), names.events_stream(), lock] {
+        let _ = js.delete_stream(&stream).await;
+    }
 }

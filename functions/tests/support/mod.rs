@@ -182,7 +182,36 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         self.stop.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        delete_streams_blocking(Names::new(self.settings.bus_prefix.clone()));
     }
+}
+
+/// Deletes a test's streams and the engine's lock bucket (JetStream keeps them otherwise).
+pub async fn delete_streams(names: &Names) {
+    let Ok(nats) = async_nats::connect(nats_url()).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(nats);
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(names));
+    for stream in [names.engine_stream(), names.events_stream(), lock] {
+        let _ = js.delete_stream(&stream).await;
+    }
+}
+
+/// [`delete_streams`] from a `Drop`: on a thread of its own, with its own small runtime.
+pub fn delete_streams_blocking(names: Names) {
+    let cleanup = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(delete_streams(&names));
+        }
+    });
+    let _ = cleanup.join();
 }
 
 async fn wait_until_serving(engine: &EngineClient) {
