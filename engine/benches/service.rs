@@ -186,7 +186,7 @@ async fn flood_ticks(nats: &async_nats::Client, names: &Names) {
     }
 }
 
-async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f64, f64) {
+async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f64, f64, f64) {
     let js = jetstream::new(nats.clone());
     let mut engine = Engine::new(EngineConfig::default());
     let t = Instant::now();
@@ -197,6 +197,7 @@ async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f6
 
     // The pure core's share: the same inputs from memory, decoded and applied.
     let stream = js.get_stream(names.engine_stream()).await.expect("stream");
+    let read_started = Instant::now();
     let consumer = stream
         .create_consumer(OrderedConfig::default())
         .await
@@ -208,6 +209,7 @@ async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f6
         let now = bus::nats::timestamp_ms(m.info().expect("info"));
         inputs.push((m.payload.clone(), now));
     }
+    let read_only = n as f64 / read_started.elapsed().as_secs_f64();
     let mut engine = Engine::new(EngineConfig::default());
     let t = Instant::now();
     for (seq, (payload, now)) in inputs.iter().enumerate() {
@@ -220,7 +222,7 @@ async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f6
         .filter(|(p, _)| Envelope::<EngineInput>::decode(p).is_ok())
         .count();
     let decode_only = decoded as f64 / t.elapsed().as_secs_f64();
-    (n, via_nats, in_memory, decode_only)
+    (n, via_nats, in_memory, decode_only, read_only)
 }
 
 async fn bench() {
@@ -277,7 +279,7 @@ async fn bench() {
         .args(["-TERM", &child.id().unwrap_or(0).to_string()])
         .status();
     let _ = child.wait().await;
-    let (inputs, via_nats, in_memory, decode_only) = replay_speed(&nats, &names).await;
+    let (inputs, via_nats, in_memory, decode_only, read_only) = replay_speed(&nats, &names).await;
     let floor_stream = format!("{}_FLOOR", names.prefix());
     let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
     for stream in [
@@ -312,6 +314,9 @@ async fn bench() {
         println!("| `send` throughput, {callers} caller(s) | {rate:.0} commands/s |");
     }
     println!("| replay at recovery ({inputs} inputs, from NATS) | {via_nats:.0} inputs/s |");
+    println!(
+        "| reading the stream alone (ordered consumer, no decode) | {read_only:.0} inputs/s |"
+    );
     println!("| the pure core alone (decode + apply, in memory) | {in_memory:.0} inputs/s |");
     println!("| JSON decode of the inputs alone (in memory) | {decode_only:.0} inputs/s |");
 }
