@@ -376,5 +376,21 @@ async fn main() -> Res<()> {
     if run("rate") {
         fixed_rate(s.addr, &s.tokens, rate, secs).await?.print();
     }
+    // JetStream keeps streams until deleted: remove this run's.
+    let names = s.engine.names().clone();
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
+    for stream in [
+        names.engine_stream(),
+        names.events_stream(),
+        names.trades_stream(),
+        lock,
+    ] {
+        let _ = js.delete_stream(&stream).await;
+    }
     Ok(())
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
