@@ -41,7 +41,7 @@ fn command(id: u64, command: Command) -> EngineInput {
 /// Position `n`: alternating buy/sell at 10x with stop-loss and take-profit 5% away, so a
 /// tick within +-4% of 65,000 triggers nothing (liquidation is 10% away).
 fn open(n: u64) -> Command {
-    let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if n.is_multiple_of(2) { Side::Buy } else { Side::Sell };
     let (sl, tp) = match side {
         Side::Buy => (6_175_000 - (n % 1000) as i64, 6_825_000 + (n % 1000) as i64),
         Side::Sell => (6_825_000 + (n % 1000) as i64, 6_175_000 - (n % 1000) as i64),
@@ -164,7 +164,7 @@ fn mixed(c: &mut Criterion) {
             let mut closed = 0u64;
             for _ in 0..iters {
                 i += 1;
-                if i % 10 != 0 {
+                if !i.is_multiple_of(10) {
                     inputs.push(quiet_tick(i));
                 } else if opened == closed {
                     inputs.push(command(next_cmd, open(first + opened)));

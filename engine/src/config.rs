@@ -68,7 +68,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             assets: AssetTable::default(),
-            initial_balance: Decimal::new(10_000_00, 2),
+            initial_balance: Decimal::new(1_000_000, 2), // 10,000.00
             idempotency_window: 100_000,
         }
     }

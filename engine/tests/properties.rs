@@ -129,7 +129,7 @@ fn inputs() -> impl Strategy<Value = Vec<EngineInput>> {
 
 fn config() -> EngineConfig {
     let mut config = EngineConfig {
-        initial_balance: Decimal::new(5_000_00, 2),
+        initial_balance: Decimal::new(500_000, 2), // 5,000.00
         idempotency_window: 64,
         ..Default::default()
     };
