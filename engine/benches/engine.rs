@@ -41,7 +41,11 @@ fn command(id: u64, command: Command) -> EngineInput {
 /// Position `n`: alternating buy/sell at 10x with stop-loss and take-profit 5% away, so a
 /// tick within +-4% of 65,000 triggers nothing (liquidation is 10% away).
 fn open(n: u64) -> Command {
-    let side = if n.is_multiple_of(2) { Side::Buy } else { Side::Sell };
+    let side = if n.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
     let (sl, tp) = match side {
         Side::Buy => (6_175_000 - (n % 1000) as i64, 6_825_000 + (n % 1000) as i64),
         Side::Sell => (6_825_000 + (n % 1000) as i64, 6_175_000 - (n % 1000) as i64),
