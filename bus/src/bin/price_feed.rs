@@ -22,6 +22,7 @@ async fn main() -> std::process::ExitCode {
     let addr = std::env::var("FEED_HEALTH_ADDR").unwrap_or_else(|_| "127.0.0.1:7071".into());
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
+            let addr = listener.local_addr().map_or(addr, |a| a.to_string());
             tracing::info!(%addr, "feed health endpoint");
             tokio::spawn(feed::health::serve_http(listener, health.clone()));
         }

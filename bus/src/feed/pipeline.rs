@@ -17,7 +17,7 @@ use super::settings::{FeedSettings, SourceMode};
 use super::spread::SpreadTable;
 use super::{Backoff, SourceEvent, now_ms, sim};
 use crate::market::{MarketQuote, PriceKeys, Trade};
-use crate::nats::EngineClient;
+use crate::nats::{EngineClient, StreamSettings, ensure_streams};
 use crate::subjects::Names;
 use crate::{prices, trades};
 
@@ -58,6 +58,10 @@ pub async fn run_with_health(
         .map_err(|e| FeedError::Nats(e.to_string()))?;
     let names = Names::new(settings.bus_prefix.clone());
     let js = async_nats::jetstream::new(nats.clone());
+    // The feed may start before the engine: make sure its ticks have a stream to land in.
+    ensure_streams(&js, &names, &StreamSettings::default())
+        .await
+        .map_err(|e| FeedError::Nats(e.to_string()))?;
     trades::ensure_trades_stream(&js, &names, settings.trades_max_age)
         .await
         .map_err(|e| FeedError::Nats(e.to_string()))?;
