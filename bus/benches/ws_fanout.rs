@@ -49,11 +49,16 @@ async fn hub_process(redis_prefix: String) -> Res<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("PORT {}", listener.local_addr()?.port());
     std::io::stdout().flush()?;
+    let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let names = bus::Names::new(format!(
+        "bench{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
     let settings = HubSettings {
         redis_url: redis_url(),
         redis_prefix,
-        nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
-        bus_prefix: format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        nats_url: nats_url.clone(),
+        bus_prefix: names.prefix().to_string(),
         max_connections: 20_000,
         ..HubSettings::default()
     };

@@ -112,6 +112,17 @@ async fn fake_binance(listener: TcpListener, seen: oneshot::Sender<Seen>) {
     }
 }
 
+/// Removes the streams a test created (they would pile up on the shared server).
+async fn delete_streams(js: &async_nats::jetstream::Context, names: &Names) {
+    for stream in [
+        names.engine_stream(),
+        names.events_stream(),
+        names.trades_stream(),
+    ] {
+        let _ = js.delete_stream(&stream).await;
+    }
+}
+
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).expect("decimal")
 }
@@ -272,6 +283,7 @@ async fn binance_quotes_reach_redis_engine_and_trades_through_a_reconnect() {
         .expect("join")
         .expect("clean stop");
     server.await.expect("server ends");
+    delete_streams(&js, &names).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,4 +342,5 @@ async fn unreachable_binance_falls_back_to_a_labelled_simulation() {
     let _ = stop_tx.send(());
     feed.await.expect("join").expect("clean stop");
     assert!(!engine_ticks(&js, &names).await.is_empty());
+    delete_streams(&js, &names).await;
 }

@@ -163,6 +163,10 @@ impl Hub {
             .expect("hub stops")
             .expect("join")
             .expect("clean stop");
+        // The streams would otherwise pile up on the shared server.
+        for stream in [self.names.engine_stream(), self.names.events_stream()] {
+            let _ = self.js.delete_stream(&stream).await;
+        }
     }
 }
 

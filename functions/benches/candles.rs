@@ -90,6 +90,8 @@ async fn bench_ingest(n: u64) -> Res<()> {
     );
     let _ = stop.send(());
     consumer.await??;
+    let cleanup = async_nats::jetstream::new(async_nats::connect(&nats_url).await?);
+    let _ = cleanup.delete_stream(&stream).await;
 
     let fresh = TestDatabase::create().await?;
     let batch: Vec<(u64, Trade)> = all

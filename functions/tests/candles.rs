@@ -265,6 +265,7 @@ async fn trades_become_exact_candles_for_every_interval() {
     );
     let (_, again) = get(&app, &format!("asset=BTC&interval=5m&{range}")).await;
     assert_eq!(rows(&again)[0].2, 7);
+    let _ = js.delete_stream(&stream).await;
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
     let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let (bus_prefix, redis_prefix) = (prefix(), prefix());
+    let names = bus::Names::new(bus_prefix.clone());
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port")
@@ -122,4 +123,13 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         tokio::net::TcpStream::connect(ws_addr).await.is_err(),
         "the WebSocket port is closed after shutdown"
     );
+    let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.expect("nats"));
+    for stream in [
+        names.engine_stream(),
+        names.events_stream(),
+        names.trades_stream(),
+    ] {
+        let _ = js.delete_stream(&stream).await;
+    }
 }
