@@ -1,6 +1,7 @@
 //! `GET /api/v1/assets` (public) -> 200 `{assets: [{symbol, name, bid, ask, priceDecimals,
-//! quantityStep, minQuantity, maxQuantity, maxLeverage}]}`; bid/ask are the engine's latest
-//! quote, null before the first tick.
+//! quantityStep, minQuantity, maxQuantity, maxLeverage, simulated}]}`; bid/ask are the engine's
+//! latest quote, null before the first tick; `simulated` says whether the price feed's latest
+//! quote (Redis) comes from the simulated feed, null when unknown.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -26,6 +27,7 @@ struct AssetBody {
     min_quantity: Decimal,
     max_quantity: Decimal,
     max_leverage: u32,
+    simulated: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +53,7 @@ async fn assets(State(state): State<AppState>) -> Result<Json<AssetsBody>, ApiEr
     let QueryReply::Prices { quotes } = reply else {
         return Err(ApiError::Internal(format!("unexpected reply {reply:?}")));
     };
+    let simulated = state.quotes().simulated().await;
     let assets = Asset::ALL
         .into_iter()
         .map(|asset| {
@@ -66,6 +69,7 @@ async fn assets(State(state): State<AppState>) -> Result<Json<AssetsBody>, ApiEr
                 min_quantity: spec.min_quantity,
                 max_quantity: spec.max_quantity,
                 max_leverage: spec.max_leverage,
+                simulated: simulated[asset.index()],
             }
         })
         .collect();

@@ -18,6 +18,7 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod lambda;
+pub mod market;
 pub mod openapi;
 pub mod persist;
 pub mod settings;

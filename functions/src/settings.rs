@@ -22,6 +22,9 @@ pub struct Settings {
     /// How long a request waits for a PostgreSQL connection before answering 503.
     pub db_acquire_timeout: Duration,
     pub db_max_connections: u32,
+    /// The Redis price stream (`REDIS_URL`, `REDIS_PREFIX`), read by `GET /assets`.
+    pub redis_url: String,
+    pub redis_prefix: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -50,6 +53,8 @@ impl Default for Settings {
             body_limit: 16 * 1024,
             db_acquire_timeout: Duration::from_secs(3),
             db_max_connections: 16,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: String::new(),
         }
     }
 }
@@ -77,6 +82,8 @@ impl Settings {
             db_max_connections: number("DB_MAX_CONNECTIONS")
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(d.db_max_connections),
+            redis_url: text("REDIS_URL", d.redis_url),
+            redis_prefix: text("REDIS_PREFIX", d.redis_prefix),
         }
     }
 }

@@ -27,6 +27,7 @@ struct Inner {
     passwords: PasswordHasher,
     assets: AssetTable,
     body_limit: usize,
+    quotes: crate::market::LatestQuotes,
 }
 
 /// Why the state could not be built (only at start-up; requests never see this).
@@ -62,6 +63,10 @@ impl AppState {
                 passwords,
                 assets: AssetTable::default(),
                 body_limit: settings.body_limit,
+                quotes: crate::market::LatestQuotes::new(
+                    &settings.redis_url,
+                    &settings.redis_prefix,
+                ),
             }),
         })
     }
@@ -100,6 +105,11 @@ impl AppState {
 
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// The price feed's latest quotes in Redis (best effort).
+    pub fn quotes(&self) -> &crate::market::LatestQuotes {
+        &self.inner.quotes
     }
 
     /// Whether the NATS connection is up right now (a timeout while it is down is a 503).

@@ -1,6 +1,7 @@
 //! Market data through the runner, end to end over real sockets: the simulated feed (Binance
 //! is unreachable: a closed port) publishes labelled quotes that a WebSocket client receives
-//! from the hub, and its trades become candles served by `GET /api/v1/candles`; then
+//! from the hub, its trades become candles served by `GET /api/v1/candles`, `GET /assets`
+//! says the prices are simulated; then
 //! everything shuts down cleanly. Random prefixes, fresh database, port 0.
 
 use std::time::Duration;
@@ -37,6 +38,8 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         nats_url: nats_url.clone(),
         database_url: db.url.clone(),
         bus_prefix: bus_prefix.clone(),
+        redis_url: redis_url.clone(),
+        redis_prefix: redis_prefix.clone(),
         ..functions::Settings::default()
     };
     let feed = FeedSettings {
@@ -59,10 +62,14 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         jwt_secret: functions.jwt_secret.clone(),
         ..HubSettings::default()
     };
+    let mut engine = engine::service::Settings::local();
+    engine.nats_url = functions.nats_url.clone();
+    engine.database_url = db.url.clone();
+    engine.names = names.clone();
     let settings = RunnerSettings {
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         functions,
-        engine: None,
+        engine: Some(engine),
         market: Some(MarketSettings {
             feed: Some(feed),
             hub: Some(hub),
@@ -112,6 +119,16 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let candle = &candles["candles"][0];
+    // `/assets` says the prices are simulated.
+    let (status, body) = http.get("/api/v1/assets", None).await.expect("assets");
+    assert_eq!(status, StatusCode::OK);
+    let flags: Vec<&Value> = body["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| &a["simulated"])
+        .collect();
+    assert_eq!(flags, [&Value::Bool(true); 3], "{body}");
     assert!(candle["trades"].as_i64().expect("trades") >= 1, "{candles}");
     assert!(candle["time"].as_i64().expect("time") % 60 == 0);
     drop(http);
