@@ -22,14 +22,25 @@ type Levels = BTreeSet<(i64, PositionId)>;
 /// Decimals kept in an index key.
 const KEY_DECIMALS: u32 = 8;
 
+/// Powers of ten up to a `Decimal`'s largest scale (28).
+const POW10: [i128; 29] = {
+    let mut table = [1i128; 29];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
 /// `floor(value * 10^8)`, saturating at the bounds of `i64`.
 fn key(value: Decimal) -> i64 {
     let mantissa = value.mantissa();
     let scale = value.scale();
     let scaled = if scale <= KEY_DECIMALS {
-        mantissa.saturating_mul(10i128.pow(KEY_DECIMALS - scale))
+        mantissa.saturating_mul(POW10[(KEY_DECIMALS - scale) as usize])
     } else {
-        mantissa.div_euclid(10i128.pow(scale - KEY_DECIMALS))
+        mantissa.div_euclid(POW10[(scale - KEY_DECIMALS) as usize])
     };
     i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
 }
@@ -76,6 +87,15 @@ fn at_or_below(levels: &Levels, price: i64, out: &mut Vec<PositionId>) {
                 .range((Bound::Unbounded, Bound::Included((price, HIGHEST_ID))))
                 .map(|&(_, id)| id),
         );
+    }
+}
+
+/// Whether `bid > ask`, decided on the integer keys unless they tie (floors that differ
+/// order the exact values the same way).
+pub fn is_crossed(bid: Decimal, ask: Decimal) -> bool {
+    match key(bid).cmp(&key(ask)) {
+        std::cmp::Ordering::Equal => bid > ask,
+        order => order.is_gt(),
     }
 }
 
@@ -152,6 +172,17 @@ impl TriggerIndex {
 mod tests {
     use super::key;
     use rust_decimal::Decimal;
+
+    #[test]
+    fn crossed_quotes_are_decided_exactly() {
+        let d = |s: &str| s.parse::<Decimal>().expect("decimal");
+        assert!(super::is_crossed(d("100.01"), d("100.00")));
+        assert!(!super::is_crossed(d("100.00"), d("100.00")));
+        assert!(!super::is_crossed(d("99.99"), d("100.00")));
+        // Equal keys, different values beyond 8 decimals.
+        assert!(super::is_crossed(d("1.000000001"), d("1.0000000001")));
+        assert!(!super::is_crossed(d("1.0000000001"), d("1.000000001")));
+    }
 
     #[test]
     fn keys_floor_to_eight_decimals_and_saturate() {

@@ -455,7 +455,7 @@ impl Engine {
     }
 
     fn on_tick(&mut self, tick: &PriceTick, now: TimestampMs) -> Vec<Event> {
-        if tick.bid > tick.ask {
+        if crate::index::is_crossed(tick.bid.value(), tick.ask.value()) {
             return Vec::new();
         }
         self.quotes[tick.asset.index()] = Some(tick.clone());
