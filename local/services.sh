@@ -37,7 +37,8 @@ ensure_postgres() {
   # Local development uses trust auth for the postgres user over TCP.
   if ! psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1; then
     local hba="/etc/postgresql/$version/main/pg_hba.conf"
-    echo "host all all 127.0.0.1/32 trust" | sudo_if_needed tee -a "$hba" >/dev/null
+    # pg_hba.conf is read top-down and the first match wins, so the rule goes first.
+    sudo_if_needed sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
     sudo_if_needed pg_ctlcluster --skip-systemctl-redirect "$version" main reload
   fi
 }
