@@ -27,7 +27,10 @@ apt_install() {
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+pg_reachable() { psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; }
+
 ensure_postgres() {
+  have_port 5432 && pg_reachable && return 0
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
@@ -36,7 +39,7 @@ ensure_postgres() {
     wait_port 5432 PostgreSQL
   fi
   # Local development and tests use trust auth for the postgres user over TCP.
-  if ! psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+  if ! pg_reachable; then
     local hba="/etc/postgresql/$version/main/pg_hba.conf"
     # pg_hba.conf is read top-down and the first match wins, so the rule goes first.
     sudo_if_needed sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
