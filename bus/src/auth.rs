@@ -21,6 +21,13 @@ pub struct TokenVerifier {
 #[derive(Deserialize)]
 struct Claims {
     sub: UserId,
+    exp: u64,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl TokenVerifier {
@@ -36,9 +43,14 @@ impl TokenVerifier {
 
     /// The user a valid token names.
     pub fn verify(&self, token: &str) -> Result<UserId, InvalidToken> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map(|data| data.claims.sub)
-            .map_err(|_| InvalidToken)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|_| InvalidToken)?
+            .claims;
+        // The library accepts `exp == now` even with no leeway; a token is dead at its `exp`.
+        if claims.exp <= now_secs() {
+            return Err(InvalidToken);
+        }
+        Ok(claims.sub)
     }
 }
 

@@ -14,7 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use bus::UserId;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use bus::auth::TokenVerifier;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -35,10 +36,11 @@ pub struct IssuedToken {
     pub expires_at_ms: i64,
 }
 
+/// Signs session tokens; checking them is `bus::auth::TokenVerifier`'s job, shared with the
+/// WebSocket hub so both apply the same rules.
 pub struct TokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    verifier: TokenVerifier,
     ttl: Duration,
 }
 
@@ -50,13 +52,9 @@ fn now_secs() -> u64 {
 
 impl TokenKeys {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            verifier: TokenVerifier::new(secret),
             ttl,
         }
     }
@@ -84,13 +82,9 @@ impl TokenKeys {
 
     /// The user a token names, if it is a valid, unexpired HS256 token signed with our key.
     pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| ApiError::Unauthorized)?;
-        // `validate_exp` compares with leeway 0, but treats exp == now as valid; be strict.
-        if data.claims.exp <= now_secs() {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(data.claims.sub)
+        self.verifier
+            .verify(token)
+            .map_err(|_| ApiError::Unauthorized)
     }
 }
 
