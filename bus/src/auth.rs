@@ -18,13 +18,22 @@ pub struct TokenVerifier {
     validation: Validation,
 }
 
+/// What a valid token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub user: UserId,
+    /// `exp`: the token is refused from this second (since the epoch) on.
+    pub expires_at: u64,
+}
+
 #[derive(Deserialize)]
 struct Claims {
     sub: UserId,
     exp: u64,
 }
 
-fn now_secs() -> u64 {
+/// Seconds since the epoch, the unit of `exp`.
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -43,6 +52,11 @@ impl TokenVerifier {
 
     /// The user a valid token names.
     pub fn verify(&self, token: &str) -> Result<UserId, InvalidToken> {
+        self.verify_until(token).map(|v| v.user)
+    }
+
+    /// The user a valid token names, and until when it is valid.
+    pub fn verify_until(&self, token: &str) -> Result<Verified, InvalidToken> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|_| InvalidToken)?
             .claims;
@@ -50,7 +64,10 @@ impl TokenVerifier {
         if claims.exp <= now_secs() {
             return Err(InvalidToken);
         }
-        Ok(claims.sub)
+        Ok(Verified {
+            user: claims.sub,
+            expires_at: claims.exp,
+        })
     }
 }
 

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod prices;
+pub mod settings;
 pub mod subjects;
 #[cfg(feature = "nats")]
 pub mod trades;

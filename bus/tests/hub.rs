@@ -460,3 +460,126 @@ async fn connections_beyond_the_cap_are_refused_and_slots_come_back() {
     assert_eq!(next_json(&mut fourth).await["type"], "subscribed");
     hub.stop().await;
 }
+
+/// Waits until the hub counts `n` connections.
+async fn wait_for_connections(hub: &Hub, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.stats.report().connections != n {
+        assert!(
+            Instant::now() < deadline,
+            "connections stayed at {} (expected {n})",
+            hub.stats.report().connections
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_byte_character_in_a_bad_op_is_answered_and_frees_the_slot() {
+    let hub = start_hub(|s| s.max_connections = 1).await;
+    let baseline = hub.stats.report().connections;
+    let mut ws = hub.connect().await;
+    wait_for_connections(&hub, baseline + 1).await;
+    // The error echoes the op; at one of these two offsets a 2-byte 'é' straddles the point
+    // where the message is cut.
+    for pad in ["", "x"] {
+        let op = format!(r#"{{"op":"{pad}{}"}}"#, "é".repeat(150));
+        send_op(&mut ws, &op).await;
+        let err = next_json(&mut ws).await;
+        assert_eq!(
+            (err["type"].as_str(), err["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "{err}"
+        );
+    }
+    send_op(&mut ws, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    ws.close(None).await.expect("close");
+    wait_for_connections(&hub, baseline).await;
+    // The only slot is free again.
+    let mut again = hub.connect().await;
+    send_op(&mut again, r#"{"op":"subscribe","assets":["ETH"]}"#).await;
+    assert_eq!(next_json(&mut again).await["type"], "subscribed");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_4_kib_gets_an_error_and_close_code_1009() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let hub = start_hub(|_| {}).await;
+    let mut ws = hub.connect().await;
+    let big = format!(r#"{{"op":"auth","token":"{}"}}"#, "a".repeat(5000));
+    send_op(&mut ws, &big).await;
+    let err = next_json(&mut ws).await;
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("error"), Some("bad_request")),
+        "{err}"
+    );
+    let close = loop {
+        let msg = timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a close frame within 5 s")
+            .expect("a frame before the end")
+            .expect("no error before the close frame");
+        if let Message::Close(frame) = msg {
+            break frame.expect("a close code");
+        }
+    };
+    assert_eq!(close.code, CloseCode::Size);
+    assert_eq!(u16::from(close.code), 1009);
+    wait_for_connections(&hub, 0).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_events_stop_when_the_token_expires() {
+    let mut hub = start_hub(|_| {}).await;
+    let user = UserId(uuid::Uuid::new_v4());
+    let now = u64::try_from(now_ms() / 1000).expect("time");
+    let mut ws = hub.connect().await;
+    send_op(&mut ws, r#"{"op":"subscribe","assets":["SOL"]}"#).await;
+    assert_eq!(next_json(&mut ws).await["type"], "subscribed");
+    let token = hub.token(user, now + 2);
+    send_op(&mut ws, &format!(r#"{{"op":"auth","token":"{token}"}}"#)).await;
+    assert_eq!(next_json(&mut ws).await["type"], "authenticated");
+    // Within a few seconds the hub says the token expired ...
+    let expired = loop {
+        let msg = next_json(&mut ws).await;
+        if msg["type"] == "error" {
+            break msg;
+        }
+    };
+    assert_eq!(expired["code"], "unauthorized", "{expired}");
+    assert!(
+        now_ms() / 1000 >= i64::try_from(now + 2).expect("time") - 1,
+        "not before the token's exp"
+    );
+    // ... and the user's events no longer arrive (a witness with a fresh token gets them),
+    // while quotes still do.
+    let mut witness = hub.connect().await;
+    send_op(
+        &mut witness,
+        r#"{"op":"unsubscribe","assets":["BTC","ETH","SOL"]}"#,
+    )
+    .await;
+    assert_eq!(next_json(&mut witness).await["type"], "subscribed");
+    let fresh = hub.token(user, now + 600);
+    send_op(
+        &mut witness,
+        &format!(r#"{{"op":"auth","token":"{fresh}"}}"#),
+    )
+    .await;
+    assert_eq!(next_json(&mut witness).await["type"], "authenticated");
+    hub.event(77, closed(user, 3, CloseReason::StopLoss)).await;
+    assert_eq!(next_json(&mut witness).await["seq"], 77);
+    hub.quote(Asset::Sol, "155").await;
+    let next = next_json(&mut ws).await;
+    assert_eq!(
+        (next["type"].as_str(), next["bid"].as_str()),
+        (Some("quote"), Some("155")),
+        "{next}"
+    );
+    assert_silent(&mut ws, Duration::from_millis(300)).await;
+    hub.stop().await;
+}

@@ -14,12 +14,12 @@ async fn main() -> std::process::ExitCode {
     let settings = match FeedSettings::from_env() {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("bad settings: {e}");
+            tracing::error!("{e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     let health = FeedHealth::default();
-    let addr = std::env::var("FEED_HEALTH_ADDR").unwrap_or_else(|_| "127.0.0.1:7071".into());
+    let addr = settings.health_addr.clone();
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
             let addr = listener.local_addr().map_or(addr, |a| a.to_string());

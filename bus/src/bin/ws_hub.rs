@@ -13,12 +13,14 @@ async fn main() -> std::process::ExitCode {
     let settings = match HubSettings::from_env() {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("bad settings: {e}");
+            tracing::error!("{e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     if settings.jwt_secret == hub::DEV_JWT_SECRET {
-        tracing::warn!("JWT_SECRET is not set: verifying tokens with the development key");
+        tracing::warn!(
+            "APP_ENV=local and JWT_SECRET is not set: verifying tokens with the public development key"
+        );
     }
     match hub::run(settings, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

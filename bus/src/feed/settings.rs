@@ -1,11 +1,14 @@
-//! The price feed's settings, read from the environment with defaults that work locally.
+//! The price feed's settings, read from the environment (through [`crate::settings`]) with
+//! defaults that work locally.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use serde::Deserialize;
 
 use super::spread::SpreadTable;
+use crate::settings::{Env, SettingsError};
 use crate::types::Asset;
 
 /// Where quotes come from.
@@ -61,6 +64,8 @@ pub struct FeedSettings {
     pub trades_max_age: Duration,
     /// How long a tick publish waits for its JetStream ack.
     pub engine_timeout: Duration,
+    /// Where the `price-feed` process serves its health (`FEED_HEALTH_ADDR`).
+    pub health_addr: String,
 }
 
 impl Default for FeedSettings {
@@ -83,64 +88,89 @@ impl Default for FeedSettings {
             sim_start_prices: super::sim::default_start_prices(),
             trades_max_age: Duration::from_secs(24 * 3600),
             engine_timeout: Duration::from_secs(5),
+            health_addr: "127.0.0.1:7071".into(),
         }
     }
+}
+
+/// The feed's variables (unset ones keep the default); per-asset ones go through
+/// [`Env::parse`].
+#[derive(Deserialize)]
+struct Vars {
+    price_source: Option<String>,
+    binance_ws_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    nats_url: Option<String>,
+    tick_interval_ms: Option<u64>,
+    feed_stale_after_ms: Option<u64>,
+    feed_fallback_after: Option<u32>,
+    sim_interval_ms: Option<u64>,
+    feed_health_addr: Option<String>,
 }
 
 impl FeedSettings {
     /// Reads `PRICE_SOURCE`, `BINANCE_WS_URL`, `MARKUP_BPS` (all assets) and
     /// `MARKUP_BPS_<ASSET>`, `PRICE_DECIMALS_<ASSET>`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`,
     /// `ENGINE_PREFIX`, `TICK_INTERVAL_MS`, `FEED_STALE_AFTER_MS`, `FEED_FALLBACK_AFTER`,
-    /// `SIM_INTERVAL_MS`. Unset values keep the default; unreadable ones are an error.
-    pub fn from_env() -> Result<Self, String> {
-        let mut s = Self::default();
-        let var = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
-        let millis = |key: &str| -> Result<Option<Duration>, String> {
-            var(key)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map(Duration::from_millis)
-                        .map_err(|_| bad(key, &v))
-                })
-                .transpose()
+    /// `SIM_INTERVAL_MS`, `FEED_HEALTH_ADDR`. Unset values keep the default; a bad one is an
+    /// error naming it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&Env::from_process())
+    }
+
+    pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
+        let d = Self::default();
+        let v: Vars = env.read()?;
+        let source = match v.price_source {
+            Some(s) => s.parse().map_err(|_| {
+                SettingsError::invalid("PRICE_SOURCE", &s, "binance, simulated or auto")
+            })?,
+            None => d.source,
         };
-        if let Some(v) = var("PRICE_SOURCE") {
-            s.source = v.parse()?;
-        }
-        s.binance_url = var("BINANCE_WS_URL").unwrap_or(s.binance_url);
-        s.redis_url = var("REDIS_URL").unwrap_or(s.redis_url);
-        s.redis_prefix = var("REDIS_PREFIX").unwrap_or(s.redis_prefix);
-        s.nats_url = var("NATS_URL").unwrap_or(s.nats_url);
-        s.bus_prefix = var("ENGINE_PREFIX").unwrap_or(s.bus_prefix);
-        s.tick_interval = millis("TICK_INTERVAL_MS")?.unwrap_or(s.tick_interval);
-        s.stale_after = millis("FEED_STALE_AFTER_MS")?.unwrap_or(s.stale_after);
-        s.sim_interval = millis("SIM_INTERVAL_MS")?.unwrap_or(s.sim_interval);
-        if let Some(v) = var("FEED_FALLBACK_AFTER") {
-            s.fallback_after_failures = v.parse().map_err(|_| bad("FEED_FALLBACK_AFTER", &v))?;
-        }
-        let all_markup = var("MARKUP_BPS");
-        let mut markups = [Decimal::ZERO; 3];
-        let mut decimals = [0u32; 3];
-        for asset in Asset::ALL {
-            let key = format!("MARKUP_BPS_{}", asset.symbol());
-            markups[asset.index()] = match var(&key).or(all_markup.clone()) {
-                Some(v) => Decimal::from_str(&v).map_err(|_| bad(&key, &v))?,
-                None => s.spreads.markup_bps(asset),
-            };
-            let key = format!("PRICE_DECIMALS_{}", asset.symbol());
-            decimals[asset.index()] = match var(&key) {
-                Some(v) => v.parse().map_err(|_| bad(&key, &v))?,
-                None => s.spreads.price_decimals(asset),
-            };
-        }
-        if markups.iter().any(|m| m.is_sign_negative()) {
-            return Err("a markup must not be negative".into());
-        }
-        s.spreads = SpreadTable::new(markups, decimals);
-        Ok(s)
+        let millis = |v: Option<u64>, default| v.map_or(default, Duration::from_millis);
+        Ok(Self {
+            source,
+            binance_url: v.binance_ws_url.unwrap_or(d.binance_url),
+            spreads: spreads_from(env, &d.spreads)?,
+            redis_url: v.redis_url.unwrap_or(d.redis_url),
+            redis_prefix: v.redis_prefix.unwrap_or(d.redis_prefix),
+            nats_url: v.nats_url.unwrap_or(d.nats_url),
+            bus_prefix: env.bus_prefix()?,
+            tick_interval: millis(v.tick_interval_ms, d.tick_interval),
+            stale_after: millis(v.feed_stale_after_ms, d.stale_after),
+            fallback_after_failures: v.feed_fallback_after.unwrap_or(d.fallback_after_failures),
+            sim_interval: millis(v.sim_interval_ms, d.sim_interval),
+            health_addr: v.feed_health_addr.unwrap_or(d.health_addr),
+            ..d
+        })
     }
 }
 
-fn bad(key: &str, value: &str) -> String {
-    format!("{key}={value:?} is not valid")
+/// `MARKUP_BPS` (every asset), `MARKUP_BPS_<ASSET>` (one asset, wins) and
+/// `PRICE_DECIMALS_<ASSET>` over the defaults.
+fn spreads_from(env: &Env, defaults: &SpreadTable) -> Result<SpreadTable, SettingsError> {
+    const BPS: &str = "a non-negative number of basis points";
+    let all: Option<Decimal> = env.parse("MARKUP_BPS", BPS)?;
+    let mut markups = [Decimal::ZERO; 3];
+    let mut decimals = [0u32; 3];
+    for asset in Asset::ALL {
+        let key = format!("MARKUP_BPS_{}", asset.symbol());
+        let markup = env.parse(&key, BPS)?.or(all);
+        let markup = markup.unwrap_or(defaults.markup_bps(asset));
+        if markup.is_sign_negative() {
+            let name = if env.get(&key).is_some() {
+                key.as_str()
+            } else {
+                "MARKUP_BPS"
+            };
+            return Err(SettingsError::invalid(name, &markup.to_string(), BPS));
+        }
+        markups[asset.index()] = markup;
+        let key = format!("PRICE_DECIMALS_{}", asset.symbol());
+        decimals[asset.index()] = env
+            .parse(&key, "a whole number of decimals")?
+            .unwrap_or(defaults.price_decimals(asset));
+    }
+    Ok(SpreadTable::new(markups, decimals))
 }

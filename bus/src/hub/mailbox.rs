@@ -30,7 +30,8 @@ pub struct Limits {
 struct State {
     subscribed: [bool; 3],
     explicit: bool,
-    user: Option<UserId>,
+    /// The authenticated user and when their token expires (unix seconds).
+    user: Option<(UserId, u64)>,
     quotes: [Option<Utf8Bytes>; 3],
     behind: u32,
     events: VecDeque<Utf8Bytes>,
@@ -86,11 +87,18 @@ impl Mailbox {
         self.notify.notify_one();
     }
 
-    /// Queues a private event if it belongs to this client's user.
+    /// Queues a private event if it belongs to this client's user and their token is still
+    /// valid (the connection task also drops the user when the token expires; this check
+    /// closes the gap until it runs).
     pub fn push_event(&self, user: UserId, event: &Utf8Bytes) {
         let mut s = self.lock();
-        if s.user != Some(user) || s.too_slow {
-            return;
+        match s.user {
+            Some((u, expires_at)) if u == user && !s.too_slow => {
+                if crate::auth::now_secs() >= expires_at {
+                    return;
+                }
+            }
+            _ => return,
         }
         if s.events.len() >= self.limits.max_events {
             s.too_slow = true;
@@ -136,8 +144,14 @@ impl Mailbox {
         (added, set)
     }
 
-    pub fn set_user(&self, user: UserId) {
-        self.lock().user = Some(user);
+    /// From now on the user's events are queued, until `expires_at` (unix seconds).
+    pub fn set_user(&self, user: UserId, expires_at: u64) {
+        self.lock().user = Some((user, expires_at));
+    }
+
+    /// Stops queueing private events (the token expired).
+    pub fn clear_user(&self) {
+        self.lock().user = None;
     }
 
     /// Takes everything pending: replies first, then events, then quotes.
@@ -249,10 +263,16 @@ mod tests {
         assert_eq!(set, vec![Asset::Sol]);
         let user = UserId(uuid::Uuid::new_v4());
         m.push_event(user, &"not yet".into());
-        m.set_user(user);
+        m.set_user(user, crate::auth::now_secs() + 600);
         m.push_event(user, &"event".into());
         m.push_event(UserId(uuid::Uuid::new_v4()), &"someone else's".into());
         m.push_quote(Asset::Sol, &"sol".into());
         assert_eq!(m.take().messages, vec!["event", "sol"]);
+        m.set_user(user, crate::auth::now_secs() - 1);
+        m.push_event(user, &"after expiry".into());
+        m.set_user(user, crate::auth::now_secs() + 600);
+        m.clear_user();
+        m.push_event(user, &"after clear".into());
+        assert!(m.take().messages.is_empty());
     }
 }

@@ -5,12 +5,14 @@
 //! A slow client never slows the others: the fan-out only fills per-client mailboxes
 //! ([`mailbox`]: newest quote wins, bounded queues) and each connection task drains its own.
 //! Connections are capped; a client too far behind is disconnected; every connection leaves
-//! the registry when it ends. Runs as its own process (`ws-hub`) or as a task ([`run`]).
+//! the registry when it ends, through a drop guard ([`slot`]) that also runs if its task
+//! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
 mod connection;
 pub mod mailbox;
 pub mod protocol;
 mod settings;
+mod slot;
 mod sources;
 
 use std::future::Future;
@@ -26,10 +28,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::TokenVerifier;
 use crate::market::PriceKeys;
+pub use crate::settings::DEV_JWT_SECRET;
 use crate::subjects::Names;
 use crate::types::Asset;
 use mailbox::{Limits, Registry};
-pub use settings::{DEV_JWT_SECRET, HubSettings};
+pub use settings::HubSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -107,6 +110,19 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(settings: &HubSettings, stats: HubStats) -> Self {
+        Self {
+            registry: Registry::default(),
+            latest: RwLock::new([None, None, None]),
+            verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
+            limits: settings.limits,
+            write_timeout: settings.write_timeout,
+            send_buffer: settings.send_buffer,
+            stats,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
     fn latest_quotes(&self) -> Vec<(Asset, Utf8Bytes)> {
         let latest = self.latest.read().unwrap_or_else(PoisonError::into_inner);
         Asset::ALL
@@ -156,16 +172,7 @@ pub async fn serve(
     let nats = async_nats::connect(&settings.nats_url)
         .await
         .map_err(|e| HubError::Nats(e.to_string()))?;
-    let shared = Arc::new(Shared {
-        registry: Registry::default(),
-        latest: RwLock::new([None, None, None]),
-        verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
-        limits: settings.limits,
-        write_timeout: settings.write_timeout,
-        send_buffer: settings.send_buffer,
-        stats,
-        stopping: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(&settings, stats));
     let (stop_tx, stop_rx) = watch::channel(false);
     let keys = PriceKeys::new(settings.redis_prefix.clone());
     let names = Names::new(settings.bus_prefix.clone());
@@ -191,20 +198,15 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((tcp, _)) = accepted else { continue };
-                let permit = slots.clone().try_acquire_owned().ok();
-                let counted = permit.is_some();
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    if counted {
-                        shared.stats.0.connections.fetch_add(1, Relaxed);
-                    }
-                    connection::handle(tcp, shared.clone(), permit).await;
-                    if counted {
-                        shared.stats.0.connections.fetch_sub(1, Relaxed);
-                    }
-                });
+                // The slot is a drop guard: it is released even if the task panics.
+                let slot = slot::Slot::take(&shared, &slots);
+                connections.spawn(connection::handle(tcp, shared.clone(), slot));
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done && e.is_panic() {
+                    tracing::error!(error = %e, "a WebSocket connection task panicked");
+                }
+            }
         }
     }
     tracing::info!(

@@ -60,13 +60,28 @@ pub fn error(code: ErrorCode, message: impl Into<String>) -> String {
     .to_json()
 }
 
+/// Longest parse error detail sent back, in bytes.
+const MAX_DETAIL: usize = 200;
+
 /// Reads one client frame; the error text is safe to send back.
 pub fn parse_op(text: &str) -> Result<ClientOp, String> {
     serde_json::from_str(text).map_err(|e| {
-        let mut message = e.to_string();
-        message.truncate(200);
-        format!("cannot read the message: {message}")
+        let message = e.to_string();
+        format!(
+            "cannot read the message: {}",
+            truncate_chars(&message, MAX_DETAIL)
+        )
     })
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary
+/// (the error echoes client text, which may put a multi-byte character across `max`).
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1; // terminates: 0 is a boundary
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -90,6 +105,14 @@ mod tests {
         assert!(parse_op(r#"{"op":"subscribe","assets":["DOGE"]}"#).is_err());
         assert!(parse_op(r#"{"op":"dance"}"#).is_err());
         assert!(parse_op("not json").is_err());
+        // A multi-byte character across the truncation point, at either parity.
+        for pad in ["", "x"] {
+            let op = format!(r#"{{"op":"{pad}{}"}}"#, "é".repeat(150));
+            let message = parse_op(&op).err().expect("refused");
+            assert!(message.len() <= MAX_DETAIL + 30, "{message}");
+        }
+        assert_eq!(truncate_chars("aé", 2), "a");
+        assert_eq!(truncate_chars("aé", 9), "aé");
         assert_eq!(
             error(ErrorCode::TooSlow, "bye"),
             r#"{"type":"error","code":"too_slow","message":"bye"}"#

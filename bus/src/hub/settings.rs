@@ -1,8 +1,12 @@
-//! The hub's settings, read from the environment with defaults that work locally.
+//! The hub's settings, read from the environment (through [`crate::settings`]) with defaults
+//! that work locally.
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use super::mailbox::Limits;
+use crate::settings::{DEV_JWT_SECRET, Env, SettingsError};
 
 #[derive(Clone)]
 pub struct HubSettings {
@@ -12,7 +16,8 @@ pub struct HubSettings {
     pub redis_prefix: String,
     pub nats_url: String,
     pub bus_prefix: String,
-    /// HS256 key of the session tokens (`JWT_SECRET`). Never printed.
+    /// HS256 key of the session tokens (`JWT_SECRET`; the default is the development key,
+    /// which `from_env` accepts only in local mode). Never printed.
     pub jwt_secret: String,
     /// Connections beyond this are told `too_many_connections` and closed.
     pub max_connections: usize,
@@ -40,9 +45,6 @@ impl std::fmt::Debug for HubSettings {
     }
 }
 
-/// The functions' development key, so that a local run works with no configuration.
-pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-in-production";
-
 impl Default for HubSettings {
     fn default() -> Self {
         Self {
@@ -64,36 +66,53 @@ impl Default for HubSettings {
     }
 }
 
+/// The hub's variables (unset ones keep the default).
+#[derive(Deserialize)]
+struct Vars {
+    ws_addr: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    nats_url: Option<String>,
+    ws_max_connections: Option<usize>,
+    ws_max_behind: Option<u32>,
+    ws_write_timeout_ms: Option<u64>,
+}
+
 impl HubSettings {
-    /// Reads `WS_ADDR`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`, `ENGINE_PREFIX`, `JWT_SECRET`,
-    /// `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`, `WS_WRITE_TIMEOUT_MS`. Unset values keep the
-    /// default; unreadable numbers are an error.
-    pub fn from_env() -> Result<Self, String> {
-        let mut s = Self::default();
-        let var = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
-        let number = |key: &str| -> Result<Option<u64>, String> {
-            var(key)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| format!("{key}={v:?} is not a number"))
-                })
-                .transpose()
-        };
-        s.bind = var("WS_ADDR").unwrap_or(s.bind);
-        s.redis_url = var("REDIS_URL").unwrap_or(s.redis_url);
-        s.redis_prefix = var("REDIS_PREFIX").unwrap_or(s.redis_prefix);
-        s.nats_url = var("NATS_URL").unwrap_or(s.nats_url);
-        s.bus_prefix = var("ENGINE_PREFIX").unwrap_or(s.bus_prefix);
-        s.jwt_secret = var("JWT_SECRET").unwrap_or(s.jwt_secret);
-        if let Some(n) = number("WS_MAX_CONNECTIONS")? {
-            s.max_connections = usize::try_from(n).map_err(|e| e.to_string())?;
+    /// Reads `WS_ADDR`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`, `ENGINE_PREFIX`, `JWT_SECRET`
+    /// (required and strong unless `APP_ENV=local`), `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`,
+    /// `WS_WRITE_TIMEOUT_MS`. Unset values keep the default; a bad one is an error naming it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&Env::from_process())
+    }
+
+    pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
+        let d = Self::default();
+        let v: Vars = env.read()?;
+        let max_connections = v.ws_max_connections.unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            return Err(SettingsError::invalid(
+                "WS_MAX_CONNECTIONS",
+                "0",
+                "at least 1",
+            ));
         }
-        if let Some(n) = number("WS_MAX_BEHIND")? {
-            s.limits.max_behind = u32::try_from(n).map_err(|e| e.to_string())?;
-        }
-        if let Some(n) = number("WS_WRITE_TIMEOUT_MS")? {
-            s.write_timeout = Duration::from_millis(n);
-        }
-        Ok(s)
+        Ok(Self {
+            bind: v.ws_addr.unwrap_or(d.bind),
+            redis_url: v.redis_url.unwrap_or(d.redis_url),
+            redis_prefix: v.redis_prefix.unwrap_or(d.redis_prefix),
+            nats_url: v.nats_url.unwrap_or(d.nats_url),
+            bus_prefix: env.bus_prefix()?,
+            jwt_secret: env.jwt_secret()?,
+            max_connections,
+            limits: Limits {
+                max_behind: v.ws_max_behind.unwrap_or(d.limits.max_behind),
+                ..d.limits
+            },
+            write_timeout: v
+                .ws_write_timeout_ms
+                .map_or(d.write_timeout, Duration::from_millis),
+            send_buffer: d.send_buffer,
+        })
     }
 }
