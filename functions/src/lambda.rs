@@ -9,7 +9,7 @@ use crate::state::AppState;
 /// Runs one function's router on the Lambda runtime until the container is stopped.
 pub async fn serve(app: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     init_json_tracing();
-    let settings = Settings::from_env();
+    let settings = Settings::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let state = AppState::connect(&settings).await?;
     lambda_http::run(app(state)).await
 }

@@ -1,10 +1,12 @@
-//! Typed settings of the HTTP functions, read from the environment with defaults that work
-//! on a development machine (NATS, PostgreSQL on their local ports, no prefix).
+//! Typed settings of the HTTP functions, read from the environment through the shared layer
+//! (`bus::settings`) with defaults that work on a development machine (NATS, PostgreSQL on
+//! their local ports, no prefix). A bad value is an error naming its variable; `JWT_SECRET` is
+//! required (at least 32 bytes) unless `APP_ENV=local`.
 
 use std::time::Duration;
 
-/// The development signing key: fine locally, refused nowhere, but logged as a warning.
-pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-in-production";
+pub use bus::settings::{DEV_JWT_SECRET, Env, SettingsError};
+use serde::Deserialize;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -59,31 +61,64 @@ impl Default for Settings {
     }
 }
 
+/// The functions' variables (unset ones keep the default).
+#[derive(Deserialize)]
+struct Vars {
+    nats_url: Option<String>,
+    database_url: Option<String>,
+    jwt_ttl_secs: Option<u64>,
+    engine_timeout_ms: Option<u64>,
+    body_limit_bytes: Option<usize>,
+    db_max_connections: Option<u32>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+}
+
 impl Settings {
-    /// Reads `NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX` (shared with the engine), `JWT_SECRET`, `JWT_TTL_SECS`,
-    /// `ENGINE_TIMEOUT_MS`, `BODY_LIMIT_BYTES`, `DB_MAX_CONNECTIONS`; unset or unreadable
-    /// values keep the local default.
-    pub fn from_env() -> Self {
+    /// Reads `NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX` (shared with the engine),
+    /// `JWT_SECRET`, `JWT_TTL_SECS`, `ENGINE_TIMEOUT_MS`, `BODY_LIMIT_BYTES`,
+    /// `DB_MAX_CONNECTIONS`, `REDIS_URL`, `REDIS_PREFIX`. Unset values keep the local default;
+    /// a bad one is an error naming it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&Env::from_process())
+    }
+
+    pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
+        Self::read(env, env.jwt_secret()?)
+    }
+
+    /// For processes that never sign or verify tokens (`candle_ingest`): everything but
+    /// `JWT_SECRET`, which is left empty (and [`crate::AppState`] refuses an empty key).
+    pub fn from_env_without_secret() -> Result<Self, SettingsError> {
+        Self::read(&Env::from_process(), String::new())
+    }
+
+    fn read(env: &Env, jwt_secret: String) -> Result<Self, SettingsError> {
         let d = Self::default();
-        let text = |key: &str, default: String| std::env::var(key).unwrap_or(default);
-        let number = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<u64>().ok());
-        Self {
-            nats_url: text("NATS_URL", d.nats_url),
-            database_url: text("DATABASE_URL", d.database_url),
-            bus_prefix: text("ENGINE_PREFIX", d.bus_prefix),
-            jwt_secret: text("JWT_SECRET", d.jwt_secret),
-            token_ttl: number("JWT_TTL_SECS").map_or(d.token_ttl, Duration::from_secs),
-            engine_timeout: number("ENGINE_TIMEOUT_MS")
-                .map_or(d.engine_timeout, Duration::from_millis),
-            body_limit: number("BODY_LIMIT_BYTES")
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(d.body_limit),
-            db_acquire_timeout: d.db_acquire_timeout,
-            db_max_connections: number("DB_MAX_CONNECTIONS")
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(d.db_max_connections),
-            redis_url: text("REDIS_URL", d.redis_url),
-            redis_prefix: text("REDIS_PREFIX", d.redis_prefix),
+        let v: Vars = env.read()?;
+        for (name, zero) in [
+            ("JWT_TTL_SECS", v.jwt_ttl_secs == Some(0)),
+            ("BODY_LIMIT_BYTES", v.body_limit_bytes == Some(0)),
+            ("DB_MAX_CONNECTIONS", v.db_max_connections == Some(0)),
+        ] {
+            if zero {
+                return Err(SettingsError::invalid(name, "0", "at least 1"));
+            }
         }
+        Ok(Self {
+            nats_url: v.nats_url.unwrap_or(d.nats_url),
+            database_url: v.database_url.unwrap_or(d.database_url),
+            bus_prefix: env.bus_prefix()?,
+            jwt_secret,
+            token_ttl: v.jwt_ttl_secs.map_or(d.token_ttl, Duration::from_secs),
+            engine_timeout: v
+                .engine_timeout_ms
+                .map_or(d.engine_timeout, Duration::from_millis),
+            body_limit: v.body_limit_bytes.unwrap_or(d.body_limit),
+            db_acquire_timeout: d.db_acquire_timeout,
+            db_max_connections: v.db_max_connections.unwrap_or(d.db_max_connections),
+            redis_url: v.redis_url.unwrap_or(d.redis_url),
+            redis_prefix: v.redis_prefix.unwrap_or(d.redis_prefix),
+        })
     }
 }

@@ -39,6 +39,8 @@ pub enum StartError {
     Database(#[from] sqlx::Error),
     #[error("password hashing setup failed: {0}")]
     Hashing(String),
+    #[error("JWT_SECRET is empty: no tokens can be signed or verified")]
+    NoSecret,
 }
 
 impl AppState {
@@ -50,8 +52,13 @@ impl AppState {
     ) -> Result<Self, StartError> {
         let names = Names::new(settings.bus_prefix.clone());
         let engine = EngineClient::new(nats.clone(), names, settings.engine_timeout);
+        if settings.jwt_secret.is_empty() {
+            return Err(StartError::NoSecret);
+        }
         if settings.jwt_secret == crate::settings::DEV_JWT_SECRET {
-            tracing::warn!("JWT_SECRET is not set: signing tokens with the development key");
+            tracing::warn!(
+                "APP_ENV=local and JWT_SECRET is not set: signing tokens with the public development key"
+            );
         }
         let passwords = PasswordHasher::new().map_err(|e| StartError::Hashing(e.to_string()))?;
         Ok(Self {

@@ -182,11 +182,46 @@ async fn private_routes_refuse_missing_and_bad_tokens() {
 #[tokio::test]
 async fn a_token_for_a_user_without_an_account_is_account_not_found() {
     let p = Platform::start().await;
-    let ghost = bus::UserId(uuid::Uuid::new_v4());
-    let token = p.state.tokens().issue(ghost).expect("signs").token;
+    let (_, token) = p.user_without_account().await;
     let (status, body) = p.get("/api/v1/balance", Some(&token)).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::NOT_FOUND, "account_not_found")
     );
+}
+
+#[tokio::test]
+async fn a_deleted_users_token_is_refused() {
+    let p = Platform::start().await;
+    let (user, token) = p.user().await;
+    let (status, body) = p.get("/api/v1/balance", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&user).expect("uuid"))
+        .execute(&p.db.pool)
+        .await
+        .expect("delete");
+    for (method, path) in [
+        (Method::GET, "/api/v1/balance"),
+        (Method::GET, "/api/v1/trade/open"),
+        (Method::GET, "/api/v1/trade/closed"),
+    ] {
+        let (status, body) = p.call(method, path, Some(&token), &[], None).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{path}"
+        );
+    }
+    let open = json!({ "asset": "BTC", "side": "buy", "quantity": "0.01", "leverage": 10 });
+    let (status, body) = p.post("/api/v1/trade/open", Some(&token), open).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    // A token for a user that never existed is refused the same way.
+    let ghost = bus::UserId(uuid::Uuid::new_v4());
+    let token = p.state.tokens().issue(ghost).expect("signs").token;
+    let (status, _) = p.get("/api/v1/balance", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -164,8 +164,7 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn no_engine_is_504_for_commands_and_503_for_queries() {
     let p = Platform::without_engine(|s| s.engine_timeout = Duration::from_millis(300)).await;
-    let user = bus::UserId(uuid::Uuid::new_v4());
-    let token = p.state.tokens().issue(user).expect("token").token;
+    let (_, token) = p.user_without_account().await;
     let open = json!({ "asset": "BTC", "side": "buy", "quantity": "0.01", "leverage": 10 });
     let (status, body) = p.post("/api/v1/trade/open", Some(&token), open).await;
     assert_eq!(
@@ -182,10 +181,11 @@ async fn no_engine_is_504_for_commands_and_503_for_queries() {
         (status, code(&body)),
         (StatusCode::GATEWAY_TIMEOUT, "engine_timeout")
     );
-    let users: (i64,) = sqlx::query_as("SELECT count(*) FROM users")
-        .fetch_one(&p.db.pool)
-        .await
-        .expect("count");
+    let users: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM users WHERE email = 'late@example.com'")
+            .fetch_one(&p.db.pool)
+            .await
+            .expect("count");
     assert_eq!(
         users.0, 0,
         "a signup the engine did not confirm is rolled back"
@@ -214,11 +214,8 @@ async fn nats_or_postgres_unreachable_is_503() {
     };
     let state = AppState::connect(&no_nats).await.expect("connects lazily");
     let app = functions::api(state.clone());
-    let token = state
-        .tokens()
-        .issue(bus::UserId(uuid::Uuid::new_v4()))
-        .expect("token")
-        .token;
+    let user = support::insert_user(&db.pool).await;
+    let token = state.tokens().issue(user).expect("token").token;
     let (status, body) = call(
         &app,
         Method::GET,

@@ -1,6 +1,7 @@
 //! `candle_ingest`: the candle event function as its own process: consumes `TRADES` into the
 //! `candles` table until SIGINT/SIGTERM. Settings as the HTTP functions (`NATS_URL`,
-//! `DATABASE_URL`, `ENGINE_PREFIX`); the migrations must have run (the local runner does).
+//! `DATABASE_URL`, `ENGINE_PREFIX`, `DB_MAX_CONNECTIONS`; no `JWT_SECRET`: it handles no
+//! tokens); the migrations must have run (the local runner does).
 
 use functions::Settings;
 use functions::candles::ingest::{self, IngestSettings};
@@ -8,7 +9,7 @@ use functions::candles::ingest::{self, IngestSettings};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     functions::lambda::init_json_tracing();
-    let settings = Settings::from_env();
+    let settings = Settings::from_env_without_secret().inspect_err(|e| tracing::error!("{e}"))?;
     let db = functions::state::pool_options(&settings)
         .connect(&settings.database_url)
         .await?;

@@ -151,6 +151,13 @@ impl Platform {
         (id, token)
     }
 
+    /// A user row with no engine account behind it (signup not run); returns its token.
+    pub async fn user_without_account(&self) -> (bus::UserId, String) {
+        let user = insert_user(&self.db.pool).await;
+        let token = self.state.tokens().issue(user).expect("signs").token;
+        (user, token)
+    }
+
     /// Logs a quote into ENGINE and waits until the engine has applied it.
     pub async fn tick(&self, asset: Asset, bid: &str, ask: &str) {
         let bid: Price = bid.parse().expect("bid");
@@ -187,6 +194,19 @@ impl Drop for Platform {
         }
         delete_streams_blocking(Names::new(self.settings.bus_prefix.clone()));
     }
+}
+
+/// Inserts a user row directly (as signup would, without the engine account): tokens are
+/// only accepted for users that exist.
+pub async fn insert_user(db: &sqlx::PgPool) -> bus::UserId {
+    let user = bus::UserId(uuid::Uuid::new_v4());
+    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'not a hash')")
+        .bind(user.0)
+        .bind(format!("{}@example.com", user.0.simple()))
+        .execute(db)
+        .await
+        .expect("user row");
+    user
 }
 
 /// Deletes a test's streams and the engine's lock bucket (JetStream keeps them otherwise).
