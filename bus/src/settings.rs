@@ -92,6 +92,17 @@ impl Env {
         Self { vars }
     }
 
+    /// `name` set to `value` unless it is set already (tools that default to local mode).
+    #[must_use]
+    pub fn with_default(mut self, name: &str, value: &str) -> Self {
+        if !value.trim().is_empty() {
+            self.vars
+                .entry(name.to_string())
+                .or_insert_with(|| value.trim().to_string());
+        }
+        self
+    }
+
     /// The value of `name`, if set and not blank (trimmed).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use axum::serve::ListenerExt;
 use bus::Names;
 use bus::nats::{StreamSettings, ensure_streams};
+use bus::settings::Env;
 use functions::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -47,15 +48,27 @@ pub enum RunError {
     Market(String),
 }
 
+impl From<bus::settings::SettingsError> for RunError {
+    fn from(e: bus::settings::SettingsError) -> Self {
+        Self::Settings(e.message().to_string())
+    }
+}
+
 impl RunnerSettings {
+    /// Every part's settings from the environment, through the one settings layer
+    /// (`bus::settings`); a bad value is an error naming its variable, and `JWT_SECRET` is
+    /// required (at least 32 bytes) unless `APP_ENV=local`.
     pub fn from_env() -> Result<Self, RunError> {
-        let http_addr = std::env::var("HTTP_ADDR")
-            .unwrap_or_else(|_| "127.0.0.1:8000".into())
-            .parse()
-            .map_err(|e| RunError::Settings(format!("HTTP_ADDR: {e}")))?;
-        let engine = engine::service::Settings::from_env()?;
-        let functions = functions::Settings::from_env();
-        let market = market::MarketSettings::from_env(&functions, &engine.engine.assets)?;
+        Self::from_vars(&Env::from_process())
+    }
+
+    pub fn from_vars(env: &Env) -> Result<Self, RunError> {
+        let http_addr = env
+            .parse("HTTP_ADDR", "an address such as 127.0.0.1:8000")?
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000)));
+        let engine = engine::service::Settings::from_vars(env)?;
+        let functions = functions::Settings::from_vars(env)?;
+        let market = market::MarketSettings::from_vars(env, &functions, &engine.engine.assets)?;
         Ok(Self {
             http_addr,
             functions,

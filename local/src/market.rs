@@ -2,7 +2,8 @@
 //! simulated walk on these offline machines), the WebSocket hub and the candle event function,
 //! each a task of the runner's set that stops on the shared shutdown signal.
 //!
-//! `MARKET_DATA=off` leaves all three out; the feed and hub read their usual variables
+//! `MARKET_DATA=off` leaves all three out (`on`, the default, runs them; anything else is an
+//! error); the feed and hub read their usual variables
 //! (`PRICE_SOURCE`, `BINANCE_WS_URL`, `MARKUP_BPS*`, `REDIS_URL`, `REDIS_PREFIX`, `WS_ADDR`,
 //! `JWT_SECRET`, …; see `bus::feed::FeedSettings` and `bus::hub::HubSettings`).
 
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use bus::Names;
 use bus::feed::{FeedSettings, SpreadTable};
 use bus::hub::{HubSettings, HubStats};
+use bus::settings::{Env, SettingsError};
 use engine::AssetTable;
 use functions::candles::ingest::{self, IngestSettings};
 use sqlx::PgPool;
@@ -29,31 +31,37 @@ pub struct MarketSettings {
 }
 
 impl MarketSettings {
-    /// From the environment; `None` when `MARKET_DATA=off`. The feed rounds prices to the
-    /// engine's price decimals (unless `PRICE_DECIMALS_<ASSET>` says otherwise), the hub
-    /// listens on `WS_ADDR` (default `127.0.0.1:7070`) and verifies tokens with the same
-    /// `JWT_SECRET` as the HTTP functions.
-    pub fn from_env(
+    /// From the environment; `None` when `MARKET_DATA=off` (`on`, the default, runs them).
+    /// The feed rounds prices to the engine's price decimals (unless `PRICE_DECIMALS_<ASSET>`
+    /// says otherwise), the hub listens on `WS_ADDR` (default `127.0.0.1:7070`) and verifies
+    /// tokens with the same `JWT_SECRET` as the HTTP functions.
+    pub fn from_vars(
+        env: &Env,
         functions: &functions::Settings,
         assets: &AssetTable,
     ) -> Result<Option<Self>, RunError> {
-        if std::env::var("MARKET_DATA").is_ok_and(|v| v == "off") {
-            return Ok(None);
+        match env.get("MARKET_DATA") {
+            None | Some("on") => {}
+            Some("off") => return Ok(None),
+            Some(other) => {
+                return Err(SettingsError::invalid("MARKET_DATA", other, "on or off").into());
+            }
         }
-        let mut feed = FeedSettings::from_env().map_err(RunError::Settings)?;
+        let mut feed = FeedSettings::from_vars(env)?;
         feed.bus_prefix = functions.bus_prefix.clone();
-        let decimals = bus::Asset::ALL.map(|a| {
-            std::env::var(format!("PRICE_DECIMALS_{}", a.symbol()))
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(assets.get(a).price_decimals)
-        });
+        let mut decimals = [0u32; 3];
+        for a in bus::Asset::ALL {
+            let key = format!("PRICE_DECIMALS_{}", a.symbol());
+            decimals[a.index()] = env
+                .parse(&key, "a whole number of decimals")?
+                .unwrap_or(assets.get(a).price_decimals);
+        }
         feed.spreads = SpreadTable::new(
             bus::Asset::ALL.map(|a| feed.spreads.markup_bps(a)),
             decimals,
         );
-        let mut hub = HubSettings::from_env().map_err(RunError::Settings)?;
-        if std::env::var("WS_ADDR").is_err() {
+        let mut hub = HubSettings::from_vars(env)?;
+        if env.get("WS_ADDR").is_none() {
             hub.bind = "127.0.0.1:7070".into();
         }
         hub.bus_prefix = functions.bus_prefix.clone();

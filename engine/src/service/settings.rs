@@ -1,10 +1,13 @@
-//! The engine process's settings, read from the environment with defaults that work on a
-//! development machine (NATS, PostgreSQL on their local default ports).
+//! The engine process's settings, read from the environment through the shared layer
+//! (`bus::settings`) with defaults that work on a development machine (NATS, PostgreSQL on
+//! their local default ports). A bad value is an error naming its variable.
 
 use std::time::Duration;
 
 use bus::Names;
 use bus::nats::StreamSettings;
+
+use bus::settings::{Env, SettingsError};
 
 use super::ServiceError;
 use crate::EngineConfig;
@@ -40,22 +43,25 @@ pub struct Settings {
     pub engine: EngineConfig,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// The engine's variables (unset ones keep the default).
+#[derive(serde::Deserialize)]
+struct Vars {
+    nats_url: Option<String>,
+    database_url: Option<String>,
+    mongodb_url: Option<String>,
+    engine_id: Option<String>,
+    engine_snapshot_every: Option<u64>,
+    engine_snapshot_secs: Option<u64>,
+    engine_snapshot_keep: Option<u32>,
+    engine_purge_inputs: Option<bool>,
+    engine_lock_ttl_ms: Option<u64>,
+    engine_batch: Option<usize>,
 }
 
-fn parsed<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ServiceError> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ServiceError::Config(format!("{name}={v:?} is not valid"))),
-    }
-}
-
-fn default_instance_id() -> String {
-    let host = var("HOSTNAME")
+fn default_instance_id(env: &Env) -> String {
+    let host = env
+        .get("HOSTNAME")
+        .map(str::to_string)
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
@@ -72,7 +78,7 @@ impl Settings {
             database_url: migrations::DEFAULT_DATABASE_URL.into(),
             mongodb_url: None,
             names: Names::default(),
-            instance_id: default_instance_id(),
+            instance_id: default_instance_id(&Env::from_process()),
             snapshot_every: 100_000,
             snapshot_interval: Duration::from_secs(60),
             snapshot_keep: 3,
@@ -84,30 +90,70 @@ impl Settings {
         }
     }
 
-    /// Reads the environment over [`Settings::local`].
+    /// Reads the environment over [`Settings::local`]; a bad value is an error naming it.
     pub fn from_env() -> Result<Self, ServiceError> {
+        Self::from_vars(&Env::from_process())
+    }
+
+    pub fn from_vars(env: &Env) -> Result<Self, ServiceError> {
+        let config = |e: SettingsError| ServiceError::Config(e.to_string());
         let d = Self::local();
-        let prefix = var("ENGINE_PREFIX").unwrap_or_default();
-        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-        if !prefix.chars().all(valid) {
-            return Err(ServiceError::Config(format!(
-                "ENGINE_PREFIX={prefix:?}: letters, digits, '_' and '-' only"
-            )));
-        }
+        let v: Vars = env.read().map_err(config)?;
         Ok(Self {
-            nats_url: var("NATS_URL").unwrap_or(d.nats_url),
-            database_url: var("DATABASE_URL").unwrap_or(d.database_url),
-            mongodb_url: var("MONGODB_URL"),
-            names: Names::new(prefix),
-            instance_id: var("ENGINE_ID").unwrap_or(d.instance_id),
-            snapshot_every: parsed("ENGINE_SNAPSHOT_EVERY", d.snapshot_every)?.max(1),
-            snapshot_interval: Duration::from_secs(parsed("ENGINE_SNAPSHOT_SECS", 60u64)?.max(1)),
-            snapshot_keep: parsed("ENGINE_SNAPSHOT_KEEP", d.snapshot_keep)?.max(2),
-            purge_inputs: parsed("ENGINE_PURGE_INPUTS", d.purge_inputs)?,
-            lock_ttl: Duration::from_millis(parsed("ENGINE_LOCK_TTL_MS", 5_000u64)?.max(500)),
-            batch: parsed("ENGINE_BATCH", d.batch)?.clamp(1, 10_000),
+            nats_url: v.nats_url.unwrap_or(d.nats_url),
+            database_url: v.database_url.unwrap_or(d.database_url),
+            mongodb_url: v.mongodb_url,
+            names: Names::new(env.bus_prefix().map_err(config)?),
+            instance_id: v.engine_id.unwrap_or_else(|| default_instance_id(env)),
+            snapshot_every: v.engine_snapshot_every.unwrap_or(d.snapshot_every).max(1),
+            snapshot_interval: v
+                .engine_snapshot_secs
+                .map_or(d.snapshot_interval, |s| Duration::from_secs(s.max(1))),
+            snapshot_keep: v.engine_snapshot_keep.unwrap_or(d.snapshot_keep).max(2),
+            purge_inputs: v.engine_purge_inputs.unwrap_or(d.purge_inputs),
+            lock_ttl: v
+                .engine_lock_ttl_ms
+                .map_or(d.lock_ttl, |ms| Duration::from_millis(ms.max(500))),
+            batch: v.engine_batch.unwrap_or(d.batch).clamp(1, 10_000),
             streams: d.streams,
             engine: d.engine,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("ENGINE_SNAPSHOT_EVERY", "often"),
+            ("ENGINE_SNAPSHOT_SECS", "-1"),
+            ("ENGINE_SNAPSHOT_KEEP", "3.5"),
+            ("ENGINE_PURGE_INPUTS", "yes"),
+            ("ENGINE_LOCK_TTL_MS", "5s"),
+            ("ENGINE_BATCH", "big"),
+            ("ENGINE_PREFIX", "a b"),
+        ] {
+            let err = Settings::from_vars(&env(&[(name, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        let s = Settings::from_vars(&env(&[
+            ("ENGINE_BATCH", "64"),
+            ("ENGINE_PURGE_INPUTS", "false"),
+            ("ENGINE_ID", "e1"),
+            ("ENGINE_SNAPSHOT_KEEP", "1"),
+        ]))
+        .expect("reads");
+        assert_eq!((s.batch, s.purge_inputs), (64, false));
+        assert_eq!((s.instance_id.as_str(), s.snapshot_keep), ("e1", 2));
+        assert_eq!(s.lock_ttl, Duration::from_millis(5_000));
     }
 }

@@ -262,7 +262,9 @@ struct Setup {
 async fn setup(clients: usize) -> Res<Setup> {
     let db = migrations::TestDatabase::create().await?;
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut settings = RunnerSettings::from_env()?;
+    // A benchmark is a local run: the development key unless JWT_SECRET is set.
+    let env = bus::settings::Env::from_process().with_default("APP_ENV", "local");
+    let mut settings = RunnerSettings::from_vars(&env)?;
     settings.http_addr = "127.0.0.1:0".parse()?;
     settings.functions.database_url = db.url.clone();
     settings.functions.bus_prefix = prefix.clone();
