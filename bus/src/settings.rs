@@ -194,7 +194,7 @@ impl Env {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     struct Sample {
         jwt_ttl_secs: Option<u64>,
         engine_purge_inputs: Option<bool>,
@@ -208,13 +208,11 @@ mod tests {
     fn unreadable_values_name_their_variable_and_blank_ones_are_unset() {
         let err = env(&[("JWT_TTL_SECS", "abc")])
             .read::<Sample>()
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.message().contains("JWT_TTL_SECS"), "{err}");
         let err = env(&[("ENGINE_PURGE_INPUTS", "yes")])
             .read::<Sample>()
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.message().contains("ENGINE_PURGE_INPUTS"), "{err}");
         let s: Sample = env(&[("JWT_TTL_SECS", "  "), ("ENGINE_PURGE_INPUTS", "false")])
             .read()
@@ -222,8 +220,7 @@ mod tests {
         assert_eq!((s.jwt_ttl_secs, s.engine_purge_inputs), (None, Some(false)));
         let err = env(&[("HTTP_ADDR", "nowhere")])
             .parse::<std::net::SocketAddr>("HTTP_ADDR", "host:port")
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.message().starts_with("HTTP_ADDR="), "{err}");
         let err = env(&[("ENGINE_PREFIX", "a.b")]).bus_prefix().err();
         assert!(err.expect("refused").message().contains("ENGINE_PREFIX"));
@@ -239,7 +236,7 @@ mod tests {
             env(&[("JWT_SECRET", DEV_JWT_SECRET)]),
             env(&[("APP_ENV", "production"), ("JWT_SECRET", " ")]),
         ] {
-            let err = bad.jwt_secret().err().expect("refused");
+            let err = bad.jwt_secret().expect_err("refused");
             assert!(err.message().contains("JWT_SECRET"), "{err}");
             assert!(!err.message().contains("short\""), "never shows the value");
         }

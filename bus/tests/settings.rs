@@ -69,7 +69,7 @@ fn the_hub_needs_a_strong_secret_unless_in_local_mode() {
         env(&[("JWT_SECRET", "too-short")]),
         env(&[("APP_ENV", "production"), ("JWT_SECRET", DEV_JWT_SECRET)]),
     ] {
-        let err = HubSettings::from_vars(&bad).err().expect("refused");
+        let err = HubSettings::from_vars(&bad).expect_err("refused");
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     }
     let strong = HubSettings::from_vars(&env(&[("JWT_SECRET", STRONG)])).expect("strong");

@@ -55,7 +55,7 @@ fn the_secret_is_required_and_strong_unless_in_local_mode() {
         env(&[("JWT_SECRET", DEV_JWT_SECRET)]),
         env(&[("APP_ENV", "staging"), ("JWT_SECRET", STRONG)]),
     ] {
-        let err = Settings::from_vars(&bad).err().expect("refused");
+        let err = Settings::from_vars(&bad).expect_err("refused");
         let text = err.to_string();
         assert!(
             text.contains("JWT_SECRET") || text.contains("APP_ENV"),

@@ -36,7 +36,7 @@ fn a_bad_value_of_any_part_names_its_variable() {
 #[test]
 fn the_secret_is_required_outside_local_mode_and_shared_in_it() {
     for bad in [env(&[]), env(&[("JWT_SECRET", "short")])] {
-        let err = RunnerSettings::from_vars(&bad).err().expect("refused");
+        let err = RunnerSettings::from_vars(&bad).expect_err("refused");
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     }
     let s = RunnerSettings::from_vars(&env(&[("APP_ENV", "local")])).expect("local mode");

@@ -108,7 +108,7 @@ mod tests {
         // A multi-byte character across the truncation point, at either parity.
         for pad in ["", "x"] {
             let op = format!(r#"{{"op":"{pad}{}"}}"#, "é".repeat(150));
-            let message = parse_op(&op).err().expect("refused");
+            let message = parse_op(&op).expect_err("refused");
             assert!(message.len() <= MAX_DETAIL + 30, "{message}");
         }
         assert_eq!(truncate_chars("aé", 2), "a");
