@@ -16,6 +16,8 @@ pub mod feed;
 pub mod hub;
 pub mod market;
 pub mod messages;
+#[cfg(feature = "openapi")]
+pub mod schema;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "redis")]
