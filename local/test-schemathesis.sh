@@ -7,7 +7,8 @@
 # Checks: not_a_server_error (no 5xx), status_code_conformance, content_type_conformance,
 # response_headers_conformance and response_schema_conformance (no answer outside the
 # document), positive_data_acceptance (no documented input refused: see local/schemathesis.toml).
-# Bounded: ST_MAX_EXAMPLES per operation (default 40) and ST_MAX_TIME seconds (default 150).
+# Bounded: ST_MAX_EXAMPLES per operation (default 40) and ST_MAX_TIME seconds (default 90; the
+# fuzzing phase repeats until the budget is spent). Prints the statuses seen per operation.
 # Idempotent; cleans up its database, streams and Redis keys. Usage: local/test-schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-40}"
-MAX_TIME="${ST_MAX_TIME:-150}"
+MAX_TIME="${ST_MAX_TIME:-90}"
 
 # 1. The virtualenv, rebuilt only when the pinned requirements change.
 VENV="$ROOT/.venv/schemathesis"
@@ -51,6 +52,7 @@ cleanup() {
   "$VENV/bin/python" "$ROOT/local/nats-delete-streams.py" "$NATS_URL" "$ID" || true
   redis-cli -u "$REDIS_URL" --scan --pattern "$ID:*" 2>/dev/null \
     | xargs -r redis-cli -u "$REDIS_URL" DEL >/dev/null 2>&1 || true
+  if [ -n "${ST_KEEP:-}" ]; then cp -r "$WORK" "$ST_KEEP"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -85,9 +87,20 @@ status=0
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,positive_data_acceptance \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed "${ST_SEED:-20261125}" \
-  --workers 2 --request-timeout 10 \
-  --report junit --report-dir "$WORK/report" \
+  --workers 1 --request-timeout 10 \
+  --report har --report-har-path "$WORK/requests.har" \
   "$@" || status=$?
+"$VENV/bin/python" - "$WORK/requests.har" <<'PY' || true
+import collections, json, sys, urllib.parse
+entries = json.load(open(sys.argv[1]))["log"]["entries"]
+seen = collections.defaultdict(collections.Counter)
+for e in entries:
+    path = urllib.parse.urlparse(e["request"]["url"]).path
+    seen[f'{e["request"]["method"]} {path}'][e["response"]["status"]] += 1
+print(f"requests sent: {len(entries)}; statuses per operation:")
+for op in sorted(seen):
+    print(f"  {op}: " + ", ".join(f"{s}x{n}" for s, n in sorted(seen[op].items())))
+PY
 if [ "$status" -ne 0 ]; then
   echo "--- runner log (last 50 lines) ---"
   tail -50 "$WORK/runner.log"

@@ -16,12 +16,12 @@ pub mod feed;
 pub mod hub;
 pub mod market;
 pub mod messages;
-#[cfg(feature = "openapi")]
-pub mod schema;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod prices;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod subjects;
 #[cfg(feature = "nats")]
 pub mod trades;

@@ -13,6 +13,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::{Asset, CloseReason, Leverage, Money, PositionId, Price, Quantity, Side, UserId};
 
+/// 2^53 - 1, the largest integer every JSON reader (JavaScript's numbers) holds exactly.
+pub const JS_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
 /// A non-negative decimal as the platform writes it, e.g. `65000.25`.
 pub const UNSIGNED_DECIMAL_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?$";
 /// A decimal that may be negative as the platform writes it, e.g. `-12.50`.
@@ -121,8 +124,11 @@ named!(
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
         .minimum(Some(0))
-        .maximum(Some(u64::MAX as usize))
-        .description(Some("A position's number, given by the engine"))
+        .maximum(Some(JS_SAFE_INTEGER))
+        .description(Some(
+            "A position's number, given by the engine in order from 1 (so below 2^53: a \
+             JavaScript number holds it exactly)"
+        ))
         .into()
 );
 named!(

@@ -2,9 +2,9 @@
 //! PostgreSQL (written by [`crate::persist`]), newest first. `next` is the cursor to pass as
 //! `before` for the following page, null on the last page.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
 use bus::{Leverage, Money, PositionId, Price, Quantity};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

@@ -125,7 +125,9 @@ pub fn operations() -> Vec<(String, String)> {
     let mut ops = Vec::new();
     if let Some(paths) = document().get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
-            for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
+            for method in [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ] {
                 if item.get(method).is_some() {
                     ops.push((method.to_uppercase(), path.clone()));
                 }

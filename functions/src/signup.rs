@@ -25,7 +25,11 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 // and lowercases), so every documented email is accepted.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
-    #[schema(pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", max_length = 254, examples("me@example.com"))]
+    #[schema(
+        pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        max_length = 254,
+        examples("me@example.com")
+    )]
     pub email: String,
     /// 8 characters or more, at most 1024 bytes in UTF-8 (256 characters always fit).
     #[schema(min_length = 8, max_length = 256, examples("correct horse"))]

@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::body::{JsonBody, command_id, finish};
-use crate::input;
 use crate::error::{ApiError, engine_error};
+use crate::input;
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 
@@ -34,6 +34,7 @@ struct OpenRequest {
     #[serde(deserialize_with = "input::quantity")]
     #[schema(schema_with = input::positive_decimal)]
     quantity: Quantity,
+    #[serde(deserialize_with = "input::leverage")]
     leverage: Leverage,
     #[serde(default, deserialize_with = "input::optional_price")]
     #[schema(schema_with = input::optional_positive_decimal)]
@@ -46,7 +47,7 @@ struct OpenRequest {
     #[schema(schema_with = input::optional_positive_decimal)]
     expected_price: Option<Price>,
     /// With `expectedPrice`: the most the fill may be worse, in basis points.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_u32")]
     #[schema(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     max_slippage_bps: Option<u32>,
 }
@@ -54,6 +55,7 @@ struct OpenRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CloseRequest {
+    #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
 }
 
@@ -61,6 +63,7 @@ struct CloseRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ModifyRequest {
+    #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
     #[serde(default, deserialize_with = "input::optional_price")]
     #[schema(schema_with = input::optional_positive_decimal)]

@@ -297,6 +297,10 @@ async fn bad_parameters_are_400_with_a_code() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["interval"], "1d");
     let (status, body) = get(&app, "asset=BTC&from=20&to=10").await;
-    assert_eq!(status, StatusCode::OK, "an empty range is no candles: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an empty range is no candles: {body}"
+    );
     assert_eq!(body["candles"], serde_json::json!([]));
 }

@@ -51,7 +51,11 @@ async fn the_served_document_is_the_generated_one_and_the_checked_in_file() {
     assert_eq!(status, StatusCode::OK);
     let generated = functions::openapi::document();
     assert_eq!(&served, generated);
-    assert!(served["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    assert!(
+        served["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
 
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
     let pretty = serde_json::to_string_pretty(generated).expect("serialises") + "\n";
@@ -71,7 +75,10 @@ async fn every_route_is_documented_and_every_operation_routed() {
     let operations = functions::openapi::operations();
     let documented: BTreeSet<String> = operations.iter().map(|(_, p)| p.clone()).collect();
     let routed = router_paths(&app);
-    assert!(!routed.is_empty(), "the router's debug form lists its paths");
+    assert!(
+        !routed.is_empty(),
+        "the router's debug form lists its paths"
+    );
     let (status, body) = call(&app, Method::GET, "/", None, &[], None).await;
     assert_eq!(
         (status, code(&body)),
@@ -84,12 +91,24 @@ async fn every_route_is_documented_and_every_operation_routed() {
         let method: Method = method.parse().expect("method");
         let (status, body) = call(&app, method.clone(), path, None, &[], Some("{}".into())).await;
         let routing_miss = matches!(code(&body), "not_found" | "method_not_allowed");
-        assert!(!routing_miss, "{method} {path} is documented but not routed: {status} {body}");
+        assert!(
+            !routing_miss,
+            "{method} {path} is documented but not routed: {status} {body}"
+        );
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {path}");
     }
     for path in &documented {
-        for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-            if operations.iter().any(|(m, p)| p == path && *m == method.as_str()) {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            if operations
+                .iter()
+                .any(|(m, p)| p == path && *m == method.as_str())
+            {
                 continue;
             }
             let (status, _) = call(&app, method.clone(), path, None, &[], None).await;
@@ -112,13 +131,19 @@ async fn exactly_the_operations_that_need_a_token_say_so() {
     for (method, path) in functions::openapi::operations() {
         let op = operation(doc, &method, &path);
         let secured = op["security"] == serde_json::json!([{ "bearer": [] }]);
-        assert!(secured || op.get("security").is_none(), "{method} {path}: {op}");
+        assert!(
+            secured || op.get("security").is_none(),
+            "{method} {path}: {op}"
+        );
         let m: Method = method.parse().expect("method");
         let (status, body) = call(&app, m, &path, None, &[], Some("{}".into())).await;
         let refused = status == StatusCode::UNAUTHORIZED && code(&body) == "unauthorized";
         assert_eq!(secured, refused, "{method} {path}: {status} {body}");
         let documents_401 = op["responses"].get("401").is_some();
-        assert!(!secured || documents_401, "{method} {path} needs a token: document 401");
+        assert!(
+            !secured || documents_401,
+            "{method} {path} needs a token: document 401"
+        );
     }
 }
 
@@ -127,8 +152,9 @@ async fn exactly_the_operations_that_need_a_token_say_so() {
 #[test]
 fn every_status_is_answerable_and_every_error_has_the_error_shape() {
     let doc = functions::openapi::document();
-    let errors: BTreeSet<&str> =
-        ["400", "401", "404", "409", "413", "422", "503", "504"].into_iter().collect();
+    let errors: BTreeSet<&str> = ["400", "401", "404", "409", "413", "422", "503", "504"]
+        .into_iter()
+        .collect();
     for (method, path) in functions::openapi::operations() {
         let op = operation(doc, &method, &path);
         assert!(op["operationId"].is_string(), "{method} {path}");
@@ -140,7 +166,10 @@ fn every_status_is_answerable_and_every_error_has_the_error_shape() {
                 assert!(response["content"]["application/json"]["schema"].is_object());
                 continue;
             }
-            assert!(errors.contains(status.as_str()), "{method} {path}: {status}");
+            assert!(
+                errors.contains(status.as_str()),
+                "{method} {path}: {status}"
+            );
             let reference = response["$ref"].as_str().expect("a shared error response");
             let name = reference.trim_start_matches("#/components/responses/");
             let shared = &doc["components"]["responses"][name];
@@ -196,9 +225,23 @@ fn candidates() -> Vec<String> {
             (0..len).map(|_| alphabet[(next() % 12) as usize]).collect()
         })
         .collect();
-    for int in ["0", "1", "10", "9999999999999999", "10000000000000000", "01"] {
+    for int in [
+        "0",
+        "1",
+        "10",
+        "9999999999999999",
+        "10000000000000000",
+        "01",
+    ] {
         out.push(int.to_string());
-        for fraction in ["0", "000000000001", "0000000000001", "5", "000000000000", "10"] {
+        for fraction in [
+            "0",
+            "000000000001",
+            "0000000000001",
+            "5",
+            "000000000000",
+            "10",
+        ] {
             out.push(format!("{int}.{fraction}"));
         }
     }
@@ -215,7 +258,10 @@ fn the_decimal_pattern_is_exactly_what_the_edge_accepts() {
         assert_eq!(regex.is_match(&s), parsed, "{s:?} against {pattern}");
         accepted += usize::from(parsed);
     }
-    assert!(accepted > 500, "the sample reaches both sides ({accepted} accepted)");
+    assert!(
+        accepted > 500,
+        "the sample reaches both sides ({accepted} accepted)"
+    );
     let doc = functions::openapi::document();
     let quantity = &doc["components"]["schemas"]["OpenRequest"]["properties"]["quantity"];
     assert_eq!(quantity["pattern"], pattern.as_str());
