@@ -25,6 +25,8 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 // and lowercases), so every documented email is accepted.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
+    /// An email address (stored trimmed and lowercased). The pattern is the plain ASCII form;
+    /// the server also takes other forms with a local part, `@` and a dotted domain.
     #[schema(
         pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
         max_length = 254,
