@@ -26,6 +26,9 @@ REQS="$ROOT/local/schemathesis-requirements.txt"
 STAMP="$VENV/.requirements.sha256"
 want=$(sha256sum "$REQS" | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/st" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null && command -v apt-get >/dev/null; then
+    apt-get install -y -qq python3-venv >/dev/null   # Debian's python3 ships venv separately
+  fi
   python3 -m venv --clear "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
   echo "$want" > "$STAMP"
