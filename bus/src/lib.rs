@@ -20,6 +20,8 @@ pub mod messages;
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod prices;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod settings;
 pub mod subjects;
 #[cfg(feature = "nats")]

@@ -2,9 +2,10 @@
 //! equity, freeMargin, marginLevel}`, read from the engine.
 
 use axum::extract::State;
-use axum::routing::get;
 use axum::{Json, Router};
 use bus::{Query, QueryReply};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::body::finish;
@@ -12,14 +13,34 @@ use crate::error::{ApiError, engine_error};
 use crate::state::AppState;
 use crate::views::BalanceBody;
 
+/// The route with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(balance))
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/balance", get(balance))
+    router().into()
 }
 
 pub fn app(state: AppState) -> Router {
     finish(routes().with_state(state.clone()), &state)
 }
 
+/// Balance, margin and equity of the signed-in user's account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/balance",
+    operation_id = "balance",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = BalanceBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn balance(
     State(state): State<AppState>,

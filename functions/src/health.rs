@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::finish;
 use crate::error::ApiError;
@@ -16,25 +18,74 @@ use crate::state::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Alive {
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Ready {
+    #[schema(value_type = String, pattern = "^ready$")]
+    status: &'static str,
+    #[schema(value_type = String, pattern = "^ok$")]
+    nats: &'static str,
+    #[schema(value_type = String, pattern = "^ok$")]
+    postgres: &'static str,
+}
+
+/// The routes with their OpenAPI operations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(ready))
+        .routes(routes!(openapi))
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
-        .route("/readyz", get(ready))
-        .route("/api/v1/openapi.json", get(openapi))
+    router().into()
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "probes",
+    responses((status = 200, description = "Alive", body = Alive))
+)]
+async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok" })
 }
 
 pub fn app(state: AppState) -> Router {
     finish(routes().with_state(state.clone()), &state)
 }
 
-async fn openapi() -> Result<Json<Value>, ApiError> {
-    crate::openapi::document().map(Json)
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "probes",
+    responses((status = 200, description = "The OpenAPI document", body = Object))
+)]
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document().clone())
 }
 
-async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// Readiness: NATS and PostgreSQL answer.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let nats = async {
         if !state.nats_connected() {
             return Err("not connected".to_string());
@@ -58,10 +109,11 @@ async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>
         Err(_) => Err("timed out".to_string()),
     };
     match (verdict(nats), verdict(postgres)) {
-        (Ok(()), Ok(())) => Ok((
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "nats": "ok", "postgres": "ok" })),
-        )),
+        (Ok(()), Ok(())) => Ok(Json(Ready {
+            status: "ready",
+            nats: "ok",
+            postgres: "ok",
+        })),
         (n, p) => Err(ApiError::Unavailable(format!(
             "nats: {}, postgres: {}",
             n.err().unwrap_or_else(|| "ok".into()),

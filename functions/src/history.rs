@@ -2,15 +2,17 @@
 //! PostgreSQL (written by [`crate::persist`]), newest first. `next` is the cursor to pass as
 //! `before` for the following page, null on the last page.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use bus::{Leverage, Money, PositionId, Price, Quantity};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -20,20 +22,32 @@ use crate::views::{ClosedBody, PositionBody};
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
-#[derive(Debug, Deserialize)]
+/// Most digits of each part of a cursor (any 18 digits fit an `i64`).
+const CURSOR_DIGITS: usize = 18;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    /// At most this many positions (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}_[0-9]{1,18}$")]
     before: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ClosedPage)]
 struct Page {
     positions: Vec<ClosedBody>,
+    /// The cursor to pass as `before` for the next page; null on the last page.
+    #[schema(required = true, pattern = r"^[0-9]{1,18}_[0-9]{1,18}$")]
     next: Option<String>,
 }
 
-/// A keyset cursor: the `(closedAt, id)` of the last position of the previous page.
+/// A keyset cursor: the `(closedAt, id)` of the last position of the previous page, written
+/// `<closedAt>_<id>`, each 1 to 18 decimal digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cursor {
     closed_at: i64,
@@ -43,10 +57,16 @@ struct Cursor {
 impl Cursor {
     fn parse(s: &str) -> Result<Self, ApiError> {
         let bad = || ApiError::bad_request("invalid_query", "`before` is not a cursor from `next`");
+        let number = |part: &str| {
+            let digits = !part.is_empty()
+                && part.len() <= CURSOR_DIGITS
+                && part.bytes().all(|b| b.is_ascii_digit());
+            digits.then(|| part.parse().ok()).flatten().ok_or_else(bad)
+        };
         let (at, id) = s.split_once('_').ok_or_else(bad)?;
         Ok(Self {
-            closed_at: at.parse().map_err(|_| bad())?,
-            id: id.parse().map_err(|_| bad())?,
+            closed_at: number(at)?,
+            id: number(id)?,
         })
     }
 
@@ -55,10 +75,26 @@ impl Cursor {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/trade/closed", get(closed))
+/// The route with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(closed))
 }
 
+/// The user's closed positions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trade/closed",
+    operation_id = "closedPositions",
+    tag = "trade",
+    security(("bearer" = [])),
+    params(Params),
+    responses(
+        (status = 200, description = "A page", body = Page),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn closed(
     State(state): State<AppState>,
@@ -170,7 +206,18 @@ mod tests {
             id: 42,
         };
         assert_eq!(Cursor::parse(&c.encode()).expect("cursor"), c);
-        for bad in ["", "12", "a_b", "1_", "_2", "1_2_3"] {
+        for bad in [
+            "",
+            "12",
+            "a_b",
+            "1_",
+            "_2",
+            "1_2_3",
+            "+1_2",
+            "-1_2",
+            "1_-2",
+            "1234567890123456789_1",
+        ] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
     }

@@ -17,6 +17,7 @@ pub mod candles;
 pub mod error;
 pub mod health;
 pub mod history;
+pub mod input;
 pub mod lambda;
 pub mod market;
 pub mod openapi;
@@ -29,6 +30,7 @@ pub mod trade;
 pub mod views;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use settings::Settings;
@@ -37,17 +39,22 @@ pub use state::AppState;
 /// The prefix every route lives under.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// Every HTTP function merged into one router: what the local runner serves. Each module's
-/// `routes()` is merged (a router with a fallback cannot be merged), then the shared layers
-/// are applied once.
+/// Every HTTP function's routes with their OpenAPI operations: the one list both the served
+/// router ([`api`]) and the document ([`openapi::build`]) come from.
+pub fn routers() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(signup::router())
+        .merge(signin::router())
+        .merge(balance::router())
+        .merge(assets::router())
+        .merge(trade::router())
+        .merge(candles::router())
+        .merge(health::router())
+}
+
+/// Every HTTP function merged into one router: what the local runner serves. The routers are
+/// merged (a router with a fallback cannot be merged), then the shared layers are applied once.
 pub fn api(state: AppState) -> Router {
-    let routes = Router::new()
-        .merge(signup::routes())
-        .merge(signin::routes())
-        .merge(balance::routes())
-        .merge(assets::routes())
-        .merge(trade::routes())
-        .merge(candles::routes())
-        .merge(health::routes());
+    let routes: Router<AppState> = routers().into();
     body::finish(routes.with_state(state.clone()), &state)
 }

@@ -1,37 +1,139 @@
-//! The OpenAPI 3 document of the HTTP API (`functions/openapi.json`, embedded at build time).
-//! A test (`tests/openapi.rs`) keeps it true: every documented operation reaches a handler of
-//! the merged router and every route is documented.
+//! The OpenAPI 3.1 document of the HTTP API, generated from the handlers themselves: every
+//! handler carries `#[utoipa::path]` (method, path, parameters, body, every status it can
+//! answer), every request and response type derives its schema, and each function's
+//! `router()` registers handler and operation together (`utoipa_axum::routes!`), so what is
+//! served and what is documented come from one list ([`crate::routers`]).
+//!
+//! `functions/openapi.json` is a copy for tools that read a file (the web client, the API
+//! reference); `tests/openapi.rs` fails when it differs from the generated document
+//! (`UPDATE_OPENAPI=1` rewrites it).
 
+use std::sync::OnceLock;
+
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr};
+use utoipa::{PartialSchema, ToResponse, ToSchema};
 
-use crate::error::ApiError;
+/// The name of the bearer-token security scheme that protected operations list.
+pub const BEARER: &str = "bearer";
 
-/// The document's text, exactly as checked in.
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
-
-pub fn document() -> Result<Value, ApiError> {
-    serde_json::from_str(OPENAPI_JSON)
-        .map_err(|e| ApiError::Internal(format!("openapi.json does not parse: {e}")))
+/// The body of every error: `{"error": {"code", "message"}}` (see [`crate::error`]).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-/// Every `(METHOD, path)` the document describes, with paths as written (`/api/v1/...`).
-pub fn operations() -> Result<Vec<(String, String)>, ApiError> {
-    let doc = document()?;
-    let paths = doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::Internal("openapi.json has no paths".into()))?;
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code; each status lists the codes it carries.
+    #[schema(examples("invalid_request"))]
+    pub code: String,
+    /// A human-readable explanation, safe to show (fixed text for 5xx).
+    pub message: String,
+}
+
+/// Reusable error responses (`#/components/responses/<Name>`), one per status, each with the
+/// codes it carries.
+macro_rules! error_responses {
+    ($($name:ident => $description:literal),* $(,)?) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), error_response($description))
+                }
+            }
+        )*
+        fn error_components(components: ComponentsBuilder) -> ComponentsBuilder {
+            components$(.response_from::<$name>())*
+        }
+    };
+}
+
+error_responses!(
+    BadRequest => "Malformed input, nothing changed: `invalid_json` (not JSON), `invalid_request` (a field missing, of the wrong type or outside its documented form, or an unknown field), and by route `invalid_email`, `weak_password`, `invalid_idempotency_key`, `invalid_query`, `invalid_asset`, `invalid_interval`, `invalid_range`, `invalid_limit`",
+    Unauthorized => "`unauthorized`: the bearer token is missing, malformed, expired, wrongly signed or names a deleted user; `invalid_credentials` on signin",
+    NotFound => "`position_not_found` (not one of the user's open positions) or `account_not_found`",
+    Conflict => "`email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request",
+    PayloadTooLarge => "`payload_too_large`: the body is over the limit (16 KiB by default)",
+    Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`",
+    Unavailable => "`unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later",
+    EngineTimeout => "`engine_timeout`: the engine did not answer in time; a command may still be applied, so retry with the same Idempotency-Key",
+);
+
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// The generated document.
+pub fn build() -> OpenApi {
+    let mut doc = crate::routers().into_openapi();
+    doc.info = InfoBuilder::new()
+        .title("exness-rs trading API")
+        .version("1.0.0")
+        .description(Some(
+            "Demo CFD trading: JSON in and out, money and prices as decimal strings, errors as \
+             {\"error\": {\"code\", \"message\"}}. Operations that list `bearer` security need \
+             `Authorization: Bearer <token>` from POST /api/v1/auth/signin.",
+        ))
+        .build();
+    let mut components = ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .schema(ErrorDetail::name(), ErrorDetail::schema())
+        .security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    components = error_components(components);
+    let generated = doc.components.take().unwrap_or_default();
+    let mut all = components.build();
+    all.schemas.extend(generated.schemas);
+    doc.components = Some(all);
+    doc
+}
+
+/// The document as JSON, built once per process.
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        // Serialising plain data structures (strings, maps, numbers) cannot fail.
+        serde_json::to_value(build()).unwrap_or(Value::Null)
+    })
+}
+
+/// Every `(METHOD, path)` the document describes, sorted.
+pub fn operations() -> Vec<(String, String)> {
     let mut ops = Vec::new();
-    for (path, item) in paths {
-        let Some(item) = item.as_object() else {
-            continue;
-        };
-        for method in ["get", "post", "put", "patch", "delete"] {
-            if item.contains_key(method) {
-                ops.push((method.to_uppercase(), path.clone()));
+    if let Some(paths) = document().get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            for method in [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ] {
+                if item.get(method).is_some() {
+                    ops.push((method.to_uppercase(), path.clone()));
+                }
             }
         }
     }
     ops.sort();
-    Ok(ops)
+    ops
 }

@@ -4,38 +4,70 @@
 //! same argon2 verification, so the answer's timing does not tell whether an email exists.
 
 use axum::extract::State;
-use axum::routing::post;
 use axum::{Json, Router};
 use bus::{TimestampMs, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::{JsonBody, finish};
 use crate::error::ApiError;
-use crate::signup::{Credentials, MAX_PASSWORD_BYTES, parse_email};
+use crate::signup::{MAX_PASSWORD_BYTES, parse_email};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+// Any strings: a malformed email or password is just wrong credentials (401), never a 400.
+#[derive(Debug, Deserialize, ToSchema)]
+struct SignInRequest {
+    #[schema(examples("me@example.com"))]
+    email: String,
+    #[schema(examples("correct horse"))]
+    password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignedIn {
     token: String,
     /// When the token stops being accepted, ms since the epoch.
+    #[schema(value_type = i64)]
     expires_at: TimestampMs,
     user_id: UserId,
 }
 
+/// The route with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(signin))
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/signin", post(signin))
+    router().into()
 }
 
 pub fn app(state: AppState) -> Router {
     finish(routes().with_state(state.clone()), &state)
 }
 
+/// Exchanges email and password for a session token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/signin",
+    operation_id = "signin",
+    tag = "auth",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id))]
 async fn signin(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<Credentials>,
+    JsonBody(body): JsonBody<SignInRequest>,
 ) -> Result<Json<SignedIn>, ApiError> {
     // A malformed email cannot belong to anyone: the same answer as an unknown one.
     let email = parse_email(&body.email).ok();

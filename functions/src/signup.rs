@@ -6,10 +6,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use axum::{Json, Router};
 use bus::{Accepted, Command, CommandEnvelope, CommandId, Reply, UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::{JsonBody, finish};
 use crate::error::{ApiError, engine_error};
@@ -19,21 +21,37 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_EMAIL_BYTES: usize = 254;
 
-#[derive(Debug, Deserialize)]
+// The documented email form is an ASCII subset of what `parse_email` accepts (which also trims
+// and lowercases), so every documented email is accepted.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
+    /// An email address (stored trimmed and lowercased). The pattern is the plain ASCII form;
+    /// the server also takes other forms with a local part, `@` and a dotted domain.
+    #[schema(
+        pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        max_length = 254,
+        examples("me@example.com")
+    )]
     pub email: String,
+    /// 8 characters or more, at most 1024 bytes in UTF-8 (256 characters always fit).
+    #[schema(min_length = 8, max_length = 256, examples("correct horse"))]
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignedUp {
     user_id: UserId,
     email: String,
 }
 
+/// The route with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(signup))
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/signup", post(signup))
+    router().into()
 }
 
 pub fn app(state: AppState) -> Router {
@@ -74,6 +92,22 @@ fn check_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Creates a user and their demo account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/signup",
+    operation_id = "signup",
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Created", body = SignedUp),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id))]
 async fn signup(
     State(state): State<AppState>,

@@ -7,70 +7,106 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use axum::{Json, Router};
 use bus::{
     Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyPosition, OpenPosition, PositionId,
     Price, Quantity, Query, QueryReply, Reply, Side,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::body::{JsonBody, command_id, finish};
 use crate::error::{ApiError, engine_error};
+use crate::input;
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 
-#[derive(Debug, Deserialize)]
+// Decimal fields are read at the edge by `crate::input` (plain positive decimal strings), which
+// also gives their documented pattern.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenRequest {
     asset: Asset,
     side: Side,
+    #[serde(deserialize_with = "input::quantity")]
+    #[schema(schema_with = input::positive_decimal)]
     quantity: Quantity,
+    #[serde(deserialize_with = "input::leverage")]
     leverage: Leverage,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_price")]
+    #[schema(schema_with = input::optional_positive_decimal)]
     stop_loss: Option<Price>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_price")]
+    #[schema(schema_with = input::optional_positive_decimal)]
     take_profit: Option<Price>,
-    #[serde(default)]
+    /// With `maxSlippageBps`: refuse to fill further than this from the expected price.
+    #[serde(default, deserialize_with = "input::optional_price")]
+    #[schema(schema_with = input::optional_positive_decimal)]
     expected_price: Option<Price>,
-    #[serde(default)]
+    /// With `expectedPrice`: the most the fill may be worse, in basis points.
+    #[serde(default, deserialize_with = "input::optional_u32")]
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     max_slippage_bps: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CloseRequest {
+    #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
 }
 
 /// Both levels are replaced; a missing or null level is cleared.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ModifyRequest {
+    #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_price")]
+    #[schema(schema_with = input::optional_positive_decimal)]
     stop_loss: Option<Price>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_price")]
+    #[schema(schema_with = input::optional_positive_decimal)]
     take_profit: Option<Price>,
 }
 
-#[derive(Debug, Serialize)]
+/// The `Idempotency-Key` header every trade command takes (see [`command_id`]).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by `command_id` from the headers; here for the document
+struct IdempotencyKey {
+    /// Makes the request safe to retry: a retry with the same key and body gets the first
+    /// answer; the same key with another body is 409 `idempotency_key_reused`.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(value_type = String, required = false, pattern = r"^[!-~]{1,255}$", min_length = 1, max_length = 255)]
+    key: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct Wrapped<T> {
     position: T,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OpenPositions)]
 struct OpenList {
     positions: Vec<OpenBody>,
 }
 
+/// The routes with their OpenAPI operations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open, list_open))
+        .routes(routes!(close))
+        .routes(routes!(modify))
+        .merge(crate::history::router())
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/trade/open", post(open).get(list_open))
-        .route("/api/v1/trade/close", post(close))
-        .route("/api/v1/trade/modify", post(modify))
-        .merge(crate::history::routes())
+    router().into()
 }
 
 pub fn app(state: AppState) -> Router {
@@ -94,6 +130,27 @@ fn unexpected(accepted: Accepted) -> ApiError {
     ApiError::Internal(format!("unexpected engine reply {accepted:?}"))
 }
 
+/// Opens a position at market.
+#[utoipa::path(
+    post,
+    path = "/api/v1/trade/open",
+    operation_id = "openPosition",
+    tag = "trade",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = OpenRequest,
+    responses(
+        (status = 201, description = "Opened", body = Wrapped<PositionBody>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn open(
     State(state): State<AppState>,
@@ -124,6 +181,27 @@ async fn open(
     }
 }
 
+/// Closes a position at market.
+#[utoipa::path(
+    post,
+    path = "/api/v1/trade/close",
+    operation_id = "closePosition",
+    tag = "trade",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, description = "Closed", body = Wrapped<ClosedBody>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn close(
     State(state): State<AppState>,
@@ -144,6 +222,27 @@ async fn close(
     }
 }
 
+/// Replaces stop-loss and take-profit (null or missing clears a level).
+#[utoipa::path(
+    post,
+    path = "/api/v1/trade/modify",
+    operation_id = "modifyPosition",
+    tag = "trade",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = ModifyRequest,
+    responses(
+        (status = 200, description = "Modified", body = Wrapped<PositionBody>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn modify(
     State(state): State<AppState>,
@@ -166,6 +265,21 @@ async fn modify(
     }
 }
 
+/// The user's open positions with floating PnL.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trade/open",
+    operation_id = "listOpenPositions",
+    tag = "trade",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open positions", body = OpenList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::EngineTimeout),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id = %user.0))]
 async fn list_open(
     State(state): State<AppState>,

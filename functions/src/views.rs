@@ -6,9 +6,11 @@ use bus::{
     PositionView, Price, Quantity, Side, TimestampMs,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Position)]
 pub struct PositionBody {
     pub id: PositionId,
     pub asset: Asset,
@@ -17,9 +19,15 @@ pub struct PositionBody {
     pub leverage: Leverage,
     pub open_price: Price,
     pub margin: Money,
+    /// Null when the position cannot be liquidated (a buy at 1x).
+    #[schema(required = true)]
     pub liquidation_price: Option<Price>,
+    #[schema(required = true)]
     pub stop_loss: Option<Price>,
+    #[schema(required = true)]
     pub take_profit: Option<Price>,
+    /// ms since the epoch
+    #[schema(value_type = i64)]
     pub opened_at: TimestampMs,
 }
 
@@ -42,14 +50,17 @@ impl From<&Position> for PositionBody {
 }
 
 /// A closed position: the open fields plus how it ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ClosedPosition)]
 pub struct ClosedBody {
     #[serde(flatten)]
     pub position: PositionBody,
     pub close_price: Price,
     pub realized_pnl: Money,
     pub close_reason: CloseReason,
+    /// ms since the epoch
+    #[schema(value_type = i64)]
     pub closed_at: TimestampMs,
 }
 
@@ -66,11 +77,14 @@ impl From<&ClosedPosition> for ClosedBody {
 }
 
 /// An open position valued at the engine's latest price.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OpenPosition)]
 pub struct OpenBody {
     #[serde(flatten)]
     pub position: PositionBody,
+    /// Null before the engine has a price.
+    #[schema(required = true)]
     pub current_price: Option<Price>,
     pub unrealized_pnl: Money,
 }
@@ -85,15 +99,19 @@ impl From<&PositionView> for OpenBody {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Balance)]
 pub struct BalanceBody {
+    #[schema(value_type = String, examples("USD"))]
     pub currency: &'static str,
     pub balance: Money,
     pub used_margin: Money,
     pub unrealized_pnl: Money,
     pub equity: Money,
     pub free_margin: Money,
+    /// equity / used margin * 100; null without open positions.
+    #[schema(required = true)]
     pub margin_level: Option<Money>,
 }
 

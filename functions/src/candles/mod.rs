@@ -15,12 +15,14 @@ pub mod interval;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use axum::{Json, Router};
-use bus::Asset;
+use bus::{Asset, Money, Price};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::finish;
 use crate::error::ApiError;
@@ -30,12 +32,28 @@ pub use interval::Interval;
 pub const DEFAULT_LIMIT: u32 = 500;
 pub const MAX_LIMIT: u32 = 1500;
 
-#[derive(Debug, Deserialize)]
+/// Latest accepted `from`/`to`: 9999-12-31 23:59:59 UTC.
+pub const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// Read as strings and checked by [`parse`], so each bad value gets its own code; the
+/// documented types are what [`parse`] accepts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// BTC, ETH or SOL (case-insensitive).
+    #[param(required = true, value_type = Asset)]
     asset: Option<String>,
+    /// Candle interval (default 1m).
+    #[param(value_type = Option<String>, pattern = "^(1m|5m|15m|30m|1h|4h|1d|1w)$")]
     interval: Option<String>,
+    /// Earliest bucket start, unix seconds.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 253402300799_i64)]
     from: Option<String>,
+    /// Latest bucket start, unix seconds (default: now).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 253402300799_i64)]
     to: Option<String>,
+    /// At most this many candles (default 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1500)]
     limit: Option<String>,
 }
 
@@ -49,26 +67,42 @@ pub struct CandleQuery {
     pub limit: u32,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Candle)]
 pub struct CandleBody {
+    /// Bucket start, unix seconds.
     pub time: i64,
+    #[schema(value_type = Price)]
     pub open: Decimal,
+    #[schema(value_type = Price)]
     pub high: Decimal,
+    #[schema(value_type = Price)]
     pub low: Decimal,
+    #[schema(value_type = Price)]
     pub close: Decimal,
+    /// Traded quantity in the bucket.
+    #[schema(value_type = Money)]
     pub volume: Decimal,
+    /// Number of trades in the bucket.
     pub trades: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Candles)]
 struct CandlesBody {
     asset: Asset,
+    #[schema(value_type = String, pattern = "^(1m|5m|15m|30m|1h|4h|1d|1w)$")]
     interval: &'static str,
     candles: Vec<CandleBody>,
 }
 
+/// The route with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(candles))
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/candles", get(candles))
+    router().into()
 }
 
 pub fn app(state: AppState) -> Router {
@@ -91,7 +125,7 @@ fn parse(p: Params, now_secs: i64) -> Result<CandleQuery, ApiError> {
         v.map(|v| {
             v.parse::<i64>()
                 .ok()
-                .filter(|s| (0..=253_402_300_799).contains(s)) // up to year 9999
+                .filter(|s| (0..=MAX_SECONDS).contains(s))
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_range",
@@ -102,10 +136,8 @@ fn parse(p: Params, now_secs: i64) -> Result<CandleQuery, ApiError> {
         .transpose()
     };
     let from = seconds("from", p.from)?;
+    // `from` after `to` is an empty range, answered with no candles.
     let to = seconds("to", p.to)?.unwrap_or(now_secs);
-    if from.is_some_and(|f| f > to) {
-        return Err(ApiError::bad_request("invalid_range", "from is after to"));
-    }
     let limit = match p.limit {
         None => DEFAULT_LIMIT,
         Some(v) => v
@@ -157,6 +189,22 @@ pub async fn fetch(db: &PgPool, q: &CandleQuery) -> Result<Vec<CandleBody>, sqlx
     Ok(candles)
 }
 
+/// OHLCV candles of an asset, oldest first (public). Candles are built from exchange trades
+/// (1m to 1w, weeks starting on Monday 00:00 UTC); `from`/`to` bound the bucket start
+/// (inclusive). With `from`, the oldest `limit` candles of the range; without it, the newest
+/// `limit` up to `to`. Buckets without trades have no candle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/candles",
+    operation_id = "candles",
+    tag = "market",
+    params(Params),
+    responses(
+        (status = 200, description = "The candles", body = CandlesBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn candles(
     State(state): State<AppState>,
@@ -227,6 +275,14 @@ mod tests {
         assert_eq!(
             code(parse(
                 params(&[("asset", "BTC"), ("from", "10"), ("to", "5")]),
+                0
+            )),
+            "ok",
+            "an empty range has no candles"
+        );
+        assert_eq!(
+            code(parse(
+                params(&[("asset", "BTC"), ("to", "253402300800")]),
                 0
             )),
             "invalid_range"
