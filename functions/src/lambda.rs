@@ -1,5 +1,5 @@
-//! What every Lambda main shares: JSON logs, settings from the environment, the state built
-//! once per container, and `lambda_http::run` over the function's router.
+//! What every Lambda main shares: JSON logs, settings from the environment (secrets from
+//! Secrets Manager, `secrets`), the state built once per container, and `lambda_http::run` over the function's router.
 
 use axum::Router;
 
@@ -9,7 +9,8 @@ use crate::state::AppState;
 /// Runs one function's router on the Lambda runtime until the container is stopped.
 pub async fn serve(app: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     init_json_tracing();
-    let settings = Settings::from_env();
+    let mut settings = Settings::from_env();
+    crate::secrets::resolve(&mut settings).await?;
     let state = AppState::connect(&settings).await?;
     lambda_http::run(app(state)).await
 }

@@ -25,6 +25,8 @@ pub struct RunnerSettings {
     pub engine: Option<engine::service::Settings>,
     /// The price feed, the WebSocket hub and the candle consumer; `None` runs none of them.
     pub market: Option<market::MarketSettings>,
+    /// Whether the `persist` event function runs in this process.
+    pub persist: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +58,14 @@ impl RunnerSettings {
         let engine = engine::service::Settings::from_env()?;
         let functions = functions::Settings::from_env();
         let market = market::MarketSettings::from_env(&functions, &engine.engine.assets)?;
+        // `ENGINE=off` / `PERSIST=off`: those parts run as their own processes (compose).
+        let off = |key: &str| std::env::var(key).is_ok_and(|v| v == "off");
         Ok(Self {
             http_addr,
             functions,
-            engine: Some(engine),
+            engine: (!off("ENGINE")).then_some(engine),
             market,
+            persist: !off("PERSIST"),
         })
     }
 }
@@ -123,11 +128,13 @@ pub async fn start(
             ("engine", r.map_err(RunError::from))
         });
     }
-    let rx = stop_rx.clone();
-    tasks.spawn(async move {
-        let r = functions::persist::run(js, names, db, stopped(rx)).await;
-        ("persist", r.map_err(RunError::from))
-    });
+    if settings.persist {
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let r = functions::persist::run(js, names, db, stopped(rx)).await;
+            ("persist", r.map_err(RunError::from))
+        });
+    }
     // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
     // candle consumer, as more tasks of this set.
     let ws_addr = match settings.market {
