@@ -20,8 +20,8 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --workspace --all-features --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --features engine/mongo,bus/feed,bus/hub \
-      -p engine -p bus -p functions -p local \
+# The same workspace and features as the cook above, so its compiled dependencies are reused.
+RUN cargo build --release --locked --workspace --all-features \
       --bin engine --bin price-feed --bin ws-hub --bin candle_ingest --bin persist \
       --bin exness-local --bin migrate \
  && mkdir /out \

@@ -44,7 +44,10 @@ export class StaticSite extends Construct {
       enableLogging: true,
       logBucket: props.logBucket,
       logFilePrefix: `${id}/`,
-      errorResponses: [{ httpStatus: 404, responseHttpStatus: 200, responsePagePath: `/${props.indexDocument}`, ttl: Duration.minutes(1) }],
+      // S3 answers 403 for a missing key behind origin access control: serve the page.
+      errorResponses: [403, 404].map((httpStatus) => ({
+        httpStatus, responseHttpStatus: 200, responsePagePath: `/${props.indexDocument}`, ttl: Duration.minutes(1),
+      })),
     });
   }
 
