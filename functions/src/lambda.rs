@@ -10,7 +10,7 @@ use crate::state::AppState;
 pub async fn serve(app: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     init_json_tracing();
     let mut settings = Settings::from_env();
-    crate::secrets::resolve(&mut settings).await?;
+    crate::secrets::apply(&mut settings).await?;
     let state = AppState::connect(&settings).await?;
     lambda_http::run(app(state)).await
 }

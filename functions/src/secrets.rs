@@ -29,10 +29,13 @@ pub enum SecretError {
     DatabaseUrl(String),
 }
 
-/// Fills `settings` from the secrets whose ARNs are configured.
-pub async fn resolve(settings: &mut Settings) -> Result<(), SecretError> {
+/// The settings that come from Secrets Manager, as `(variable, value)` pairs to lay over the
+/// environment: `JWT_SECRET` when `JWT_SECRET_ARN` is set, `DATABASE_URL` (the environment's,
+/// with the secret's password) when `DATABASE_SECRET_ARN` is set. Empty when neither is.
+pub async fn overrides() -> Result<Vec<(&'static str, String)>, SecretError> {
+    let mut pairs = Vec::new();
     if let Some(arn) = var("JWT_SECRET_ARN") {
-        settings.jwt_secret = fetch("JWT_SECRET_ARN", &arn).await?;
+        pairs.push(("JWT_SECRET", fetch("JWT_SECRET_ARN", &arn).await?));
     }
     if let Some(arn) = var("DATABASE_SECRET_ARN") {
         let text = fetch("DATABASE_SECRET_ARN", &arn).await?;
@@ -43,11 +46,25 @@ pub async fn resolve(settings: &mut Settings) -> Result<(), SecretError> {
                 var: "DATABASE_SECRET_ARN",
                 reason: "no JSON field `password`".into(),
             })?;
-        let options: PgConnectOptions = settings
-            .database_url
+        let url = var("DATABASE_URL").unwrap_or_default();
+        let options: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| SecretError::DatabaseUrl(e.to_string()))?;
-        settings.database_url = options.password(&password).to_url_lossy().to_string();
+        pairs.push((
+            "DATABASE_URL",
+            options.password(&password).to_url_lossy().to_string(),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// [`overrides`] applied to settings already read from the environment.
+pub async fn apply(settings: &mut Settings) -> Result<(), SecretError> {
+    for (name, value) in overrides().await? {
+        match name {
+            "JWT_SECRET" => settings.jwt_secret = value,
+            _ => settings.database_url = value,
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `ws-hub`: the WebSocket hub as its own process (settings from the environment, see
-//! `HubSettings::from_env`). Stops cleanly on SIGINT/SIGTERM.
+//! `HubSettings::from_env`; `WS_HEALTH_ADDR` adds the load balancer's liveness probe,
+//! `hub::probe`). Stops cleanly on SIGINT/SIGTERM.
 
 use bus::hub::{self, HubSettings};
 
@@ -19,6 +20,18 @@ async fn main() -> std::process::ExitCode {
     };
     if settings.jwt_secret == hub::DEV_JWT_SECRET {
         tracing::warn!("JWT_SECRET is not set: verifying tokens with the development key");
+    }
+    // The load balancer's health check (infra/): plain HTTP on WS_HEALTH_ADDR, when set.
+    if let Ok(addr) = std::env::var("WS_HEALTH_ADDR") {
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(listener) => {
+                tokio::spawn(hub::probe::serve(listener));
+            }
+            Err(e) => {
+                tracing::error!("WS_HEALTH_ADDR={addr}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
     }
     match hub::run(settings, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

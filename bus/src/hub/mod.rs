@@ -9,6 +9,7 @@
 
 mod connection;
 pub mod mailbox;
+pub mod probe;
 pub mod protocol;
 mod settings;
 mod sources;
