@@ -177,7 +177,8 @@ export class Data extends Construct {
    *  (a new prefix, a reset) converge too. */
   private replicate(props: DataProps, natsUrl: string): void {
     const { config, vpc, cluster, natsSg } = props;
-    const streams = ['ENGINE', 'EVENTS', 'TRADES', 'KV_ENGINE_LOCK'];
+    // DEAD_LETTERS: persist's dead-letter stream (where it exists); a missing stream is skipped.
+    const streams = ['ENGINE', 'EVENTS', 'TRADES', 'KV_ENGINE_LOCK', 'DEAD_LETTERS'];
     const task = new ecs.FargateTaskDefinition(this, 'ReplicasTask', {
       cpu: 256,
       memoryLimitMiB: 512,

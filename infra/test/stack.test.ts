@@ -231,7 +231,7 @@ describe('services and the NATS cluster', () => {
     }
     assert.equal(ofType('AWS::EFS::AccessPoint').length, 3);
     const replicas = containers.find((c: any) => String(c.Image).startsWith('natsio/nats-box'));
-    for (const s of ['ENGINE', 'EVENTS', 'TRADES', 'KV_ENGINE_LOCK']) assert.match(replicas.Command.join(' '), new RegExp(`\\b${s}\\b`));
+    for (const s of ['ENGINE', 'EVENTS', 'TRADES', 'KV_ENGINE_LOCK', 'DEAD_LETTERS']) assert.match(replicas.Command.join(' '), new RegExp(`\\b${s}\\b`));
     assert.match(replicas.Command.join(' '), /--replicas 3/);
   });
   it('the hub is behind the ALB on 7070; MongoDB is off by default and a secret when on', () => {
