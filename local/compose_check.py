@@ -2,7 +2,8 @@
 """Checks local/compose.yaml against the repository (no Docker engine needed).
 
 - every service has an image, or a build whose context, Dockerfile and target stage exist,
-  and the binaries the services run are built into the runtime image;
+  the binaries the services run are built into the runtime image, and the Dockerfile builds
+  only binaries that exist;
 - published ports are unique, on 127.0.0.1, and the process listens on the container port;
 - depends_on names existing services, waits for health only on services with a health check
   and for completion only on one-shot jobs; no cycles;
@@ -165,8 +166,19 @@ def check_operations(doc, services):
                 problem(f"{name}: volume {source} is not declared")
 
 
+def workspace_binaries():
+    """Binary names of the workspace: [[bin]] names and src/bin/<name>.rs files."""
+    names = set()
+    for manifest in ROOT.glob("*/Cargo.toml"):
+        names.update(re.findall(r'\[\[bin\]\]\s*name\s*=\s*"([^"]+)"', manifest.read_text()))
+        names.update(p.stem for p in (manifest.parent / "src" / "bin").glob("*.rs"))
+    return names
+
+
 def check_environment(services, dockerfile):
     built = set(re.findall(r"--bin\s+(\S+)", dockerfile.read_text()))
+    for bin_name in sorted(built - workspace_binaries()):
+        problem(f"Dockerfile builds {bin_name}, which is no binary of the workspace")
     for name, svc in services.items():
         if svc.get("image") != APP_IMAGE:
             continue

@@ -218,6 +218,12 @@ describe('services and the NATS cluster', () => {
   it('every long-lived binary runs as a service from the one image', () => {
     const commands = containers.map((c: any) => c.Command?.[0]).filter(Boolean).sort();
     for (const bin of ['engine', 'persist', 'candle_ingest', 'price-feed', 'ws-hub', 'migrate']) assert.ok(commands.includes(bin), bin);
+    // ... and the image has each binary a task runs.
+    const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+    const built = new Set([...dockerfile.matchAll(/--bin\s+(\S+)/g)].map((m) => m[1]));
+    const ours = containers.filter((c: any) => typeof c.Image !== 'string');
+    for (const c of ours) assert.ok(built.has(c.Command[0]), `${c.Command[0]} is not built by the Dockerfile`);
+    assert.ok(ours.length >= 7);
   });
   it('NATS: three JetStream servers on their own EFS directories, routed to each other', () => {
     const nats = containers.filter((c: any) => c.Image === 'nats:2.10-alpine');
