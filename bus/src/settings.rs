@@ -128,6 +128,15 @@ impl Env {
             .transpose()
     }
 
+    /// An `on`/`off` switch: `on` (or unset) is true, `off` false, anything else an error.
+    pub fn switch(&self, name: &str) -> Result<bool, SettingsError> {
+        match self.get(name) {
+            None | Some("on") => Ok(true),
+            Some("off") => Ok(false),
+            Some(other) => Err(SettingsError::invalid(name, other, "on or off")),
+        }
+    }
+
     /// `APP_ENV`: `local` or `production` (the default: unset means production).
     pub fn mode(&self) -> Result<Mode, SettingsError> {
         match self.get(APP_ENV) {

@@ -1,15 +1,24 @@
-//! What every Lambda main shares: JSON logs, settings from the environment, the state built
-//! once per container, and `lambda_http::run` over the function's router.
+//! What every Lambda main shares: JSON logs, settings from the environment (secrets from
+//! Secrets Manager, `secrets`), the state built once per container, and `lambda_http::run` over the function's router.
 
 use axum::Router;
 
-use crate::settings::Settings;
+use crate::settings::{Env, Settings};
 use crate::state::AppState;
 
 /// Runs one function's router on the Lambda runtime until the container is stopped.
 pub async fn serve(app: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
     init_json_tracing();
-    let settings = Settings::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let secrets = crate::secrets::overrides()
+        .await
+        .inspect_err(|e| tracing::error!("{e}"))?;
+    // The secrets read from Secrets Manager are laid over the process environment.
+    let env = Env::from_pairs(
+        std::env::vars_os()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .chain(secrets.into_iter().map(|(k, v)| (k.to_string(), v))),
+    );
+    let settings = Settings::from_vars(&env).inspect_err(|e| tracing::error!("{e}"))?;
     let state = AppState::connect(&settings).await?;
     lambda_http::run(app(state)).await
 }

@@ -22,6 +22,7 @@ pub mod lambda;
 pub mod market;
 pub mod openapi;
 pub mod persist;
+pub mod secrets;
 pub mod settings;
 pub mod signin;
 pub mod signup;

@@ -26,6 +26,8 @@ pub struct RunnerSettings {
     pub engine: Option<engine::service::Settings>,
     /// The price feed, the WebSocket hub and the candle consumer; `None` runs none of them.
     pub market: Option<market::MarketSettings>,
+    /// Whether the `persist` event function runs in this process.
+    pub persist: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +71,15 @@ impl RunnerSettings {
         let engine = engine::service::Settings::from_vars(env)?;
         let functions = functions::Settings::from_vars(env)?;
         let market = market::MarketSettings::from_vars(env, &functions, &engine.engine.assets)?;
+        // `ENGINE=off` / `PERSIST=off`: those parts run as their own processes (compose).
+        let engine_on = env.switch("ENGINE")?;
+        let persist = env.switch("PERSIST")?;
         Ok(Self {
             http_addr,
             functions,
-            engine: Some(engine),
+            engine: engine_on.then_some(engine),
             market,
+            persist,
         })
     }
 }
@@ -136,11 +142,13 @@ pub async fn start(
             ("engine", r.map_err(RunError::from))
         });
     }
-    let rx = stop_rx.clone();
-    tasks.spawn(async move {
-        let r = functions::persist::run(js, names, db, stopped(rx)).await;
-        ("persist", r.map_err(RunError::from))
-    });
+    if settings.persist {
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let r = functions::persist::run(js, names, db, stopped(rx)).await;
+            ("persist", r.map_err(RunError::from))
+        });
+    }
     // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
     // candle consumer, as more tasks of this set.
     let ws_addr = match settings.market {

@@ -40,12 +40,8 @@ impl MarketSettings {
         functions: &functions::Settings,
         assets: &AssetTable,
     ) -> Result<Option<Self>, RunError> {
-        match env.get("MARKET_DATA") {
-            None | Some("on") => {}
-            Some("off") => return Ok(None),
-            Some(other) => {
-                return Err(SettingsError::invalid("MARKET_DATA", other, "on or off").into());
-            }
+        if !env.switch("MARKET_DATA")? {
+            return Ok(None);
         }
         let mut feed = FeedSettings::from_vars(env)?;
         feed.bus_prefix = functions.bus_prefix.clone();

@@ -10,6 +10,7 @@
 
 mod connection;
 pub mod mailbox;
+pub mod probe;
 pub mod protocol;
 mod settings;
 mod slot;

@@ -1,0 +1,27 @@
+//! `persist`: the event function that writes positions to PostgreSQL, as its own process
+//! (the local runner runs it as a task): a durable consumer of `EVENTS` until SIGINT/SIGTERM.
+//! Settings as the HTTP functions (`NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX`); the
+//! migrations must have run (the `migrate` job, the engine or the local runner do).
+
+use functions::Settings;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    functions::lambda::init_json_tracing();
+    let settings = Settings::from_env();
+    let db = functions::state::pool_options(&settings)
+        .connect(&settings.database_url)
+        .await?;
+    let nats = async_nats::connect(&settings.nats_url).await?;
+    let js = async_nats::jetstream::new(nats);
+    let names = bus::Names::new(settings.bus_prefix.clone());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    functions::persist::run(js, names, db, shutdown).await?;
+    Ok(())
+}
