@@ -18,17 +18,21 @@ export interface FunctionSpec {
   nats: boolean;
   db: boolean;
   redis: boolean;
-  /** Signs or verifies session tokens (needs the JWT secret). */
+  /**
+   * Needs the JWT secret: every function binary reads it at start (outside APP_ENV=local a
+   * binary without a strong JWT_SECRET refuses to start: bus::settings), so all say true.
+   */
   jwt: boolean;
 }
 
 export const FUNCTIONS: Record<string, FunctionSpec> = {
-  signup: { routes: ['POST /api/v1/auth/signup'], nats: true, db: true, redis: false, jwt: false },
+  signup: { routes: ['POST /api/v1/auth/signup'], nats: true, db: true, redis: false, jwt: true },
   signin: { routes: ['POST /api/v1/auth/signin'], nats: false, db: true, redis: false, jwt: true },
-  balance: { routes: ['GET /api/v1/balance'], nats: true, db: false, redis: false, jwt: true },
+  // Every authenticated request checks that its user still exists (PostgreSQL `users`).
+  balance: { routes: ['GET /api/v1/balance'], nats: true, db: true, redis: false, jwt: true },
   // The OpenAPI document (for the API reference site) is served by every router; the public,
   // cheap assets function answers it.
-  assets: { routes: ['GET /api/v1/assets', 'GET /api/v1/openapi.json'], nats: true, db: false, redis: true, jwt: false },
+  assets: { routes: ['GET /api/v1/assets', 'GET /api/v1/openapi.json'], nats: true, db: false, redis: true, jwt: true },
   trade: {
     routes: [
       'POST /api/v1/trade/open',
@@ -42,7 +46,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     redis: false,
     jwt: true,
   },
-  candles: { routes: ['GET /api/v1/candles'], nats: false, db: true, redis: false, jwt: false },
+  candles: { routes: ['GET /api/v1/candles'], nats: false, db: true, redis: false, jwt: true },
 };
 
 /**
