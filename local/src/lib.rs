@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod market;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ pub struct RunnerSettings {
     pub engine: Option<engine::service::Settings>,
     /// The price feed, the WebSocket hub and the candle consumer; `None` runs none of them.
     pub market: Option<market::MarketSettings>,
+    /// The web page, the API reference and the API's CORS layer; `None` serves none of them.
+    pub web: Option<web::WebSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ impl RunnerSettings {
             functions,
             engine: Some(engine),
             market,
+            web: web::WebSettings::from_env()?,
         })
     }
 }
@@ -70,6 +74,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Where the WebSocket hub listens, when it runs.
     pub ws_addr: Option<SocketAddr>,
+    /// Where the web page and the API reference are served, when they are.
+    pub web_addrs: Option<(SocketAddr, SocketAddr)>,
     supervisor: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -138,8 +144,14 @@ pub async fn start(
         }
         None => None,
     };
+    let mut app = functions::api(state);
+    let mut web_addrs = None;
+    if let Some(w) = settings.web {
+        let started = web::start(&mut tasks, w, http_addr, ws_addr, &stop_rx).await?;
+        web_addrs = Some((started.web_addr, started.docs_addr));
+        app = app.layer(started.cors);
+    }
     let rx = stop_rx.clone();
-    let app = functions::api(state);
     tasks.spawn(async move {
         // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
         let listener = listener.tap_io(|tcp| {
@@ -157,6 +169,7 @@ pub async fn start(
     Ok(Running {
         http_addr,
         ws_addr,
+        web_addrs,
         supervisor,
     })
 }

@@ -31,6 +31,7 @@ fn settings(db: &TestDatabase) -> RunnerSettings {
         functions,
         engine: Some(engine),
         market: None,
+        web: None,
     }
 }
 

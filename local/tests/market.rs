@@ -78,6 +78,7 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
                 ..IngestSettings::default()
             }),
         }),
+        web: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let running = start(settings, async move {

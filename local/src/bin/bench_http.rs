@@ -264,6 +264,7 @@ async fn setup(clients: usize) -> Res<Setup> {
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut settings = RunnerSettings::from_env()?;
     settings.http_addr = "127.0.0.1:0".parse()?;
+    settings.web = None; // measures the API alone (and binds no fixed web ports)
     settings.functions.database_url = db.url.clone();
     settings.functions.bus_prefix = prefix.clone();
     if let Some(e) = settings.engine.as_mut() {

@@ -1,0 +1,80 @@
+// A local server speaking Binance's combined-stream JSON (bookTicker and trade events, as in
+// bus/tests/feed.rs), so the browser test decides the prices. On each connection it first
+// replays two hours of trades (so the chart has history), then sends the current book and a
+// trade for every asset every 250 ms. It also serves a page of a foreign origin for the CORS test.
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+
+const SYMBOLS = { BTC: 'BTCUSDT', ETH: 'ETHUSDT', SOL: 'SOLUSDT' };
+
+export async function startBinance(initial) {
+  const prices = { ...initial }; // asset -> { bid, ask } (decimal strings)
+  let tradeId = 1;
+  let u = 1;
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>elsewhere</title><p>another origin</p>');
+  });
+  const wss = new WebSocketServer({ server });
+  const book = (asset) => {
+    const s = SYMBOLS[asset];
+    const { bid, ask } = prices[asset];
+    return JSON.stringify({ stream: `${s.toLowerCase()}@bookTicker`, data: { u: u++, s, b: bid, B: '1.5', a: ask, A: '2.25' } });
+  };
+  const trade = (asset, price, time) => {
+    const s = SYMBOLS[asset];
+    return JSON.stringify({
+      stream: `${s.toLowerCase()}@trade`,
+      data: { e: 'trade', E: time, s, t: tradeId++, p: price, q: '0.25', T: time, m: true, M: true },
+    });
+  };
+  const history = (asset) => {
+    // A deterministic walk ending at the current bid, one to three trades a minute.
+    const end = Number(prices[asset].bid);
+    const now = Date.now();
+    const out = [];
+    let p = end;
+    const steps = [];
+    for (let m = 1; m <= 120; m++) {
+      p = p * (1 + Math.sin(m * 1.7) * 0.0015 + Math.cos(m * 0.31) * 0.0008);
+      steps.push(p);
+    }
+    steps.reverse();
+    steps.forEach((price, i) => {
+      const minute = now - (120 - i) * 60_000;
+      for (let k = 0; k < 3; k++) {
+        const wiggle = price * (1 + (k - 1) * 0.0007 * Math.sin(i + k));
+        out.push(trade(asset, wiggle.toFixed(2), minute + k * 15_000));
+      }
+    });
+    return out;
+  };
+  wss.on('connection', (socket) => {
+    for (const a of Object.keys(SYMBOLS)) for (const m of history(a)) socket.send(m);
+    const timer = setInterval(() => {
+      for (const a of Object.keys(SYMBOLS)) {
+        socket.send(book(a));
+        socket.send(trade(a, prices[a].bid, Date.now()));
+      }
+    }, 250);
+    socket.on('close', () => clearInterval(timer));
+    socket.on('error', () => clearInterval(timer));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    set(asset, bid, ask) {
+      prices[asset] = { bid, ask };
+    },
+    get(asset) {
+      return prices[asset];
+    },
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

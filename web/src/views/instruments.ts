@@ -1,0 +1,51 @@
+/** The instruments list: live bid, ask and spread per asset; picking one drives chart and ticket. */
+import { byId, fill, h } from '../dom';
+import { formatDecimal, spread } from '../money';
+import type { Store } from '../store';
+
+export function renderInstruments(store: Store, onSelect: (symbol: string) => void): void {
+  const root = byId('instruments');
+  const rows = store.state.assets.map((a) => {
+    const q = store.quote(a.symbol);
+    const d = a.priceDecimals;
+    const selected = a.symbol === store.state.selected;
+    return h(
+      'li',
+      {},
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `instrument${selected ? ' selected' : ''}`,
+          'aria-pressed': selected ? 'true' : 'false',
+          'aria-label': `${a.symbol} ${a.name}`,
+          onclick: () => onSelect(a.symbol),
+        },
+        h('span', { class: 'sym' }, a.symbol, h('small', {}, a.name)),
+        h('span', { class: 'num bid', title: 'Bid' }, q ? formatDecimal(q.bid, d) : '—'),
+        h('span', { class: 'num ask', title: 'Ask' }, q ? formatDecimal(q.ask, d) : '—'),
+        h('span', { class: 'num spread', title: 'Spread' }, q ? spread(q.bid, q.ask, d) : ''),
+      ),
+    );
+  });
+  fill(
+    root,
+    h('div', { class: 'instrument-head', 'aria-hidden': 'true' }, h('span', {}, 'Symbol'), h('span', {}, 'Bid'), h('span', {}, 'Ask'), h('span', {}, 'Spread')),
+    h('ul', { class: 'instrument-list' }, rows),
+  );
+}
+
+/** The feed badges in the top bar: simulated quotes, stale or lost connection. */
+export function renderStatus(store: Store, onReconnect: () => void): void {
+  const root = byId('status');
+  const simulated = Object.values(store.state.quotes).some((q) => q.simulated) ||
+    store.state.assets.some((a) => a.simulated === true);
+  const c = store.state.connection;
+  const label = { connecting: 'Connecting…', live: 'Live', stale: 'Prices stale', disconnected: 'Disconnected' }[c];
+  fill(
+    root,
+    simulated ? h('span', { class: 'badge badge-sim', title: 'Quotes come from a simulated random walk, not Binance' }, 'Simulated feed') : null,
+    h('span', { class: `badge badge-${c}`, role: 'status' }, label),
+    c === 'live' || c === 'connecting' ? null : h('button', { type: 'button', class: 'link', onclick: onReconnect }, 'Reconnect'),
+  );
+}
