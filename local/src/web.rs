@@ -238,4 +238,75 @@ mod tests {
             ["http://localhost:3001", "http://127.0.0.1:3001"]
         );
     }
+
+    async fn preflight(origin: &str) -> axum::http::Response<axum::body::Body> {
+        use tower::ServiceExt;
+        let api = Router::new()
+            .route("/api/v1/trade/open", axum::routing::post(|| async { "ok" }))
+            .layer(cors(&default_origins(&[3001])));
+        let req = axum::http::Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/trade/open")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization,content-type,idempotency-key",
+            )
+            .body(axum::body::Body::empty())
+            .expect("request");
+        api.oneshot(req).await.expect("infallible")
+    }
+
+    #[tokio::test]
+    async fn cors_allows_the_page_and_no_other_origin() {
+        let ok = preflight("http://localhost:3001").await;
+        assert_eq!(
+            ok.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "http://localhost:3001"
+        );
+        let allowed = ok.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .expect("ascii");
+        assert!(allowed.contains("idempotency-key") && allowed.contains("authorization"));
+        let other = preflight("http://evil.example").await;
+        assert!(
+            other
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_page_server_tells_where_the_api_is() {
+        use tower::ServiceExt;
+        let dir = std::env::temp_dir().join(format!("web-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("reference")).expect("dir");
+        std::fs::write(dir.join("index.html"), "page").expect("write");
+        std::fs::write(dir.join("reference/index.html"), "reference").expect("write");
+        let api: SocketAddr = "127.0.0.1:8000".parse().expect("addr");
+        let ws: SocketAddr = "127.0.0.1:7070".parse().expect("addr");
+        let get = |app: Router, uri: &str| {
+            let req = axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .expect("request");
+            async move {
+                let res = app.oneshot(req).await.expect("infallible");
+                let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                    .await
+                    .expect("body");
+                String::from_utf8(body.to_vec()).expect("utf8")
+            }
+        };
+        let page = router(&dir, "index.html", api, Some(ws));
+        assert_eq!(get(page.clone(), "/").await, "page");
+        assert_eq!(
+            get(page, "/config.json").await,
+            r#"{"apiPort":8000,"wsPort":7070}"#
+        );
+        let docs = router(&dir, "reference/index.html", api, Some(ws));
+        assert_eq!(get(docs, "/").await, "reference");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

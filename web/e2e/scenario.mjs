@@ -157,6 +157,9 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   binance.set('BTC', '64950.00', '64951.00');
   await until('PnL of the third position', async () => (await positionRow(page, third).textContent()).includes('+0.49'));
   await noHorizontalOverflow(page, 'desktop');
+  const dismiss = page.getByRole('button', { name: 'Dismiss' });
+  while ((await dismiss.count()) > 0) await dismiss.first().click();
+  await page.mouse.move(700, 300); // the crosshair and its legend, as a trader sees them
   await page.screenshot({ path: path.join(artifacts, 'desktop.png') });
 
   step('keyboard: focus is visible and the ticket is reachable');

@@ -249,18 +249,19 @@ export class ChartView {
     const described: string[] = [];
     this.levels = mine.flatMap((p) => [p.openPrice, p.stopLoss, p.takeProfit]).filter((v): v is string => v !== null).map(Number);
     const d = this.decimals();
-    const add = (price: string | null, title: string, color: string, style: LineStyle) => {
+    // SL/TP lines carry a handle with their label, so the line itself has no title.
+    const add = (price: string | null, title: string, color: string, style: LineStyle, titled = true) => {
       if (price === null) return null;
       described.push(`${title} ${formatDecimal(price, d)}`);
-      const line = this.candles.createPriceLine({ price: Number(price), color, lineWidth: 1, lineStyle: style, axisLabelVisible: true, title });
+      const line = this.candles.createPriceLine({ price: Number(price), color, lineWidth: 1, lineStyle: style, axisLabelVisible: true, title: titled ? title : '' });
       this.lines.push(line);
       return line;
     };
     for (const p of mine) {
       add(p.openPrice, `#${p.id} ${p.side} entry`, '#5b9cf6', LineStyle.Dashed);
       add(p.liquidationPrice, `#${p.id} liquidation`, '#ff9800', LineStyle.SparseDotted);
-      const sl = add(p.stopLoss, `#${p.id} stop-loss`, DOWN, LineStyle.Solid);
-      const tp = add(p.takeProfit, `#${p.id} take-profit`, UP, LineStyle.Solid);
+      const sl = add(p.stopLoss, `#${p.id} stop-loss`, DOWN, LineStyle.Solid, false);
+      const tp = add(p.takeProfit, `#${p.id} take-profit`, UP, LineStyle.Solid, false);
       if (sl && p.stopLoss) this.addHandle(p, 'stopLoss', sl, p.stopLoss);
       if (tp && p.takeProfit) this.addHandle(p, 'takeProfit', tp, p.takeProfit);
     }
@@ -292,7 +293,7 @@ export class ChartView {
     const setPrice = (value: string) => {
       handle.price = value;
       line.applyOptions({ price: Number(value) });
-      el.textContent = `${kind === 'stopLoss' ? 'SL' : 'TP'} ${formatDecimal(value, d)} ⇕`;
+      el.textContent = `#${p.id} ${kind === 'stopLoss' ? 'SL' : 'TP'} ${formatDecimal(value, d)} ⇕`;
       el.setAttribute('aria-valuenow', value);
       el.setAttribute('aria-valuetext', formatDecimal(value, d));
     };

@@ -28,10 +28,19 @@ export function renderInstruments(store: Store, onSelect: (symbol: string) => vo
       ),
     );
   });
+  const a = store.asset(store.state.selected);
+  const info = a
+    ? h('dl', { class: 'asset-info', 'aria-label': `${a.symbol} trading limits` },
+      h('dt', {}, 'Max leverage'), h('dd', { class: 'num' }, `1:${a.maxLeverage}`),
+      h('dt', {}, 'Quantity step'), h('dd', { class: 'num' }, a.quantityStep),
+      h('dt', {}, 'Min / max'), h('dd', { class: 'num' }, `${a.minQuantity} / ${a.maxQuantity}`),
+      h('dt', {}, 'Price digits'), h('dd', { class: 'num' }, String(a.priceDecimals)))
+    : null;
   fill(
     root,
     h('div', { class: 'instrument-head', 'aria-hidden': 'true' }, h('span', {}, 'Symbol'), h('span', {}, 'Bid'), h('span', {}, 'Ask'), h('span', {}, 'Spread')),
     h('ul', { class: 'instrument-list' }, rows),
+    info,
   );
 }
 
