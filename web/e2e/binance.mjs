@@ -29,23 +29,23 @@ export async function startBinance(initial) {
     });
   };
   const history = (asset) => {
-    // A deterministic walk ending at the current bid, one to three trades a minute.
-    const end = Number(prices[asset].bid);
-    const now = Date.now();
-    const out = [];
-    let p = end;
-    const steps = [];
-    for (let m = 1; m <= 120; m++) {
-      p = p * (1 + Math.sin(m * 1.7) * 0.0015 + Math.cos(m * 0.31) * 0.0008);
-      steps.push(p);
+    // Two hours of one-minute candles (open, high, low, close trades in each minute), a
+    // deterministic walk that ends at the current bid.
+    const closes = [];
+    let p = Number(prices[asset].bid);
+    for (let m = 0; m < 120; m++) {
+      closes.push(p);
+      p = p / (1 + Math.sin(m * 1.7) * 0.0016 + Math.cos(m * 0.37) * 0.0009);
     }
-    steps.reverse();
-    steps.forEach((price, i) => {
-      const minute = now - (120 - i) * 60_000;
-      for (let k = 0; k < 3; k++) {
-        const wiggle = price * (1 + (k - 1) * 0.0007 * Math.sin(i + k));
-        out.push(trade(asset, wiggle.toFixed(2), minute + k * 15_000));
-      }
+    closes.reverse();
+    const firstMinute = Math.floor(Date.now() / 60_000) * 60_000 - 120 * 60_000;
+    const out = [];
+    closes.forEach((close, i) => {
+      const open = i === 0 ? close : closes[i - 1];
+      const high = Math.max(open, close) * (1 + 0.0005 * Math.abs(Math.sin(i * 2.3)));
+      const low = Math.min(open, close) * (1 - 0.0005 * Math.abs(Math.cos(i * 1.9)));
+      const t = firstMinute + i * 60_000;
+      [open, high, low, close].forEach((price, k) => out.push(trade(asset, price.toFixed(2), t + 5_000 + k * 12_000)));
     });
     return out;
   };

@@ -159,7 +159,7 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await noHorizontalOverflow(page, 'desktop');
   const dismiss = page.getByRole('button', { name: 'Dismiss' });
   while ((await dismiss.count()) > 0) await dismiss.first().click();
-  await page.mouse.move(700, 300); // the crosshair and its legend, as a trader sees them
+  await page.mouse.move(600, 200); // the crosshair and its legend, as a trader sees them
   await page.screenshot({ path: path.join(artifacts, 'desktop.png') });
 
   step('keyboard: focus is visible and the ticket is reachable');

@@ -90,6 +90,8 @@ export class ChartView {
     });
     this.candles = this.chart.addSeries(CandlestickSeries, {
       upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+      // The bid and ask lines mark the price; the last trade's own line would be a third.
+      lastValueVisible: false, priceLineVisible: false,
     });
     this.candles.applyOptions({
       autoscaleInfoProvider: (original: () => { priceRange: { minValue: number; maxValue: number } } | null) => {
@@ -104,7 +106,7 @@ export class ChartView {
         };
       },
     });
-    this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: 'volume' }, color: '#3b4b6b' }, 1);
+    this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: 'volume' }, color: '#3b4b6b', lastValueVisible: false, priceLineVisible: false }, 1);
     this.chart.panes()[1]?.setStretchFactor(0.25);
     this.markers = createSeriesMarkers(this.candles, []);
     this.chart.subscribeCrosshairMove((param) => this.showLegend(param.time as number | undefined));
