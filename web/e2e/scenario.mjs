@@ -188,6 +188,20 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await sleep(500);
   await mobile.screenshot({ path: path.join(artifacts, 'phone.png') });
 
+  step('a rejected token signs the trader out with a message');
+  const expired = await phone.newPage(); // not watched: the browser logs the 401 as an error
+  await expired.addInitScript(() => {
+    if (!sessionStorage.getItem('seeded')) {
+      sessionStorage.setItem('seeded', '1');
+      sessionStorage.setItem('exness.token', 'not-a-valid-token');
+      sessionStorage.setItem('exness.email', 'someone@example.com');
+    }
+  });
+  await expired.goto(platform.web);
+  await toast(expired, 'Your session has ended').waitFor();
+  await expired.getByRole('button', { name: 'Sign in' }).waitFor();
+  assert.equal(await expired.evaluate(() => sessionStorage.getItem('exness.token')), null);
+
   step('the API reference renders the OpenAPI document (CORS allows the reference origin)');
   const docs = await desktop.newPage();
   watch(docs, 'reference', errors);

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     onEvent: (e) => onEvent(e),
     onConnection: (connection) => store.set({ connection }),
     onResync: () => refresh(),
+    onUnauthorized: () => api.onUnauthorized(),
   });
   const onEvent = (e: EngineEvent) => {
     const p = e.position;

@@ -40,6 +40,8 @@ export interface WsHandlers {
   onConnection(state: Connection): void;
   /** After every (re)connect, once authenticated: whatever was missed should be reloaded. */
   onResync(): void;
+  /** The hub refused the token (expired or revoked). */
+  onUnauthorized(): void;
 }
 
 export class PriceSocket {
@@ -55,7 +57,9 @@ export class PriceSocket {
   constructor(
     private readonly url: string,
     private readonly handlers: WsHandlers,
-    private readonly staleAfterMs = 10_000,
+    // The hub only sends a quote when bid or ask changed, so a quiet market is silent too:
+    // only a long silence counts as stale.
+    private readonly staleAfterMs = 30_000,
   ) {
     this.watchdog = window.setInterval(() => this.checkStale(), 1000);
   }
@@ -145,6 +149,8 @@ export class PriceSocket {
       this.handlers.onEvent(msg.event);
     } else if (msg.type === 'authenticated') {
       this.handlers.onResync();
+    } else if (msg.type === 'error' && msg.code === 'unauthorized' && this.token) {
+      this.handlers.onUnauthorized();
     }
   }
 
