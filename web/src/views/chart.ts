@@ -67,6 +67,8 @@ export class ChartView {
   private dragging = false;
   /** Entry, SL and TP levels shown, kept inside the price scale (liquidation may lie far off). */
   private levels: number[] = [];
+  /** The live bid and ask, kept inside the price scale too. */
+  private quoteLevels: number[] = [];
 
   constructor(
     root: HTMLElement,
@@ -96,12 +98,13 @@ export class ChartView {
     this.candles.applyOptions({
       autoscaleInfoProvider: (original: () => { priceRange: { minValue: number; maxValue: number } } | null) => {
         const r = original();
-        if (!r || !this.levels.length) return r;
+        const keep = [...this.levels, ...this.quoteLevels];
+        if (!r || !keep.length) return r;
         return {
           ...r,
           priceRange: {
-            minValue: Math.min(r.priceRange.minValue, ...this.levels),
-            maxValue: Math.max(r.priceRange.maxValue, ...this.levels),
+            minValue: Math.min(r.priceRange.minValue, ...keep),
+            maxValue: Math.max(r.priceRange.maxValue, ...keep),
           },
         };
       },
@@ -143,6 +146,7 @@ export class ChartView {
     this.candles.applyOptions({ priceFormat: { type: 'price', precision: d, minMove: 10 ** -d } });
     this.bidLine = this.replaceLine(this.bidLine, null);
     this.askLine = this.replaceLine(this.askLine, null);
+    this.quoteLevels = [];
     let candles: Candle[] = [];
     try {
       candles = await this.api.candles(asset, interval);
@@ -226,6 +230,7 @@ export class ChartView {
   }
 
   onQuote(bid: string, ask: string): void {
+    this.quoteLevels = [Number(bid), Number(ask)];
     const line = (price: string, title: string, color: string) => ({
       price: Number(price), color, lineWidth: 1 as const, lineStyle: LineStyle.Dotted, axisLabelVisible: true, title,
     });
