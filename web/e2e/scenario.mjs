@@ -42,12 +42,14 @@ async function noHorizontalOverflow(page, where) {
 
 const toast = (page, pattern) => page.getByRole('status').filter({ hasText: pattern }).first();
 
-async function openFromTicket(page, { sl = '', tp = '' }) {
+async function openFromTicket(page, { sl = '', tp = '', double = false }) {
   const ticket = page.getByRole('form', { name: 'Order ticket' });
   await ticket.getByLabel('Stop-loss').fill(sl);
   await ticket.getByLabel('Take-profit').fill(tp);
   const before = await page.getByRole('status').allTextContents();
-  await ticket.getByRole('button', { name: /^Buy 0\.0100 BTC$/ }).click();
+  const buy = ticket.getByRole('button', { name: /^Buy 0\.0100 BTC$/ });
+  if (double) await buy.dblclick();
+  else await buy.click();
   const text = await until('the opened toast', async () => {
     const all = (await page.getByRole('status').allTextContents()).join(' ');
     const ids = [...all.matchAll(/Opened #(\d+)/g)].map((m) => m[1]);
@@ -145,9 +147,11 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await closedRow.waitFor();
   await page.getByRole('tab', { name: /^Open/ }).click();
 
-  step('a stop-loss close shows a toast');
-  const second = await openFromTicket(page, { sl: '65000.00' });
+  step('a double click opens one position, and a stop-loss close shows a toast');
+  const second = await openFromTicket(page, { sl: '65000.00', double: true });
   await positionRow(page, second).waitFor();
+  await sleep(1500); // a second position, if the double click had sent two, would be listed by now
+  await until('the list to settle', async () => (await page.getByRole('button', { name: /^Close position/ }).count()) === 1);
   binance.set('BTC', '64900.00', '64901.00');
   await until('the stop-loss toast', async () => (await toast(page, `Stop-loss: position #${second}`).count()) > 0);
 
@@ -209,6 +213,33 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await docs.getByRole('heading', { name: 'WebSocket protocol' }).waitFor();
   await until('the operations', async () => (await docs.getByText('/api/v1/trade/open').count()) > 0);
   await docs.screenshot({ path: path.join(artifacts, 'reference.png') });
+
+  step('a dropped price socket shows Disconnected, then reconnects');
+  const flaky = await desktop.newPage(); // not watched: refused sockets may be logged
+  let refuse = false;
+  const sockets = [];
+  await flaky.routeWebSocket(() => true, (ws) => {
+    if (refuse) {
+      ws.close();
+      return;
+    }
+    sockets.push(ws);
+    ws.connectToServer();
+  });
+  await flaky.goto(platform.web);
+  await flaky.getByLabel('Email').fill(email);
+  await flaky.getByLabel('Password').fill(password);
+  await flaky.getByRole('button', { name: 'Sign in' }).click();
+  await flaky.getByText('Live', { exact: true }).waitFor();
+  refuse = true;
+  for (const ws of sockets) await ws.close();
+  await flaky.getByText('Disconnected', { exact: true }).waitFor();
+  refuse = false;
+  await flaky.getByRole('button', { name: 'Reconnect' }).click();
+  await flaky.getByText('Live', { exact: true }).waitFor();
+  binance.set('BTC', '64960.00', '64961.00');
+  await until('quotes again after the reconnect', async () =>
+    (await flaky.getByRole('button', { name: /^BTC/ }).textContent()).includes('64,960.00'));
 
   step('CORS refuses another origin');
   const elsewhere = await desktop.newPage(); // not watched: the refusal is logged as a console error
