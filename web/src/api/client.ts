@@ -4,17 +4,37 @@
  * carrying the API's code and a message a trader can act on; a 401 also signs the user out
  * (through `onUnauthorized`).
  */
-import type { components } from './schema';
+import type { paths } from './schema';
 
-type Schemas = components['schemas'];
-export type Asset = Schemas['Asset'];
-export type Balance = Schemas['Balance'];
-export type Position = Schemas['Position'];
-export type OpenPosition = Schemas['OpenPosition'];
-export type ClosedPosition = Schemas['ClosedPosition'];
-export type Candle = Schemas['Candle'];
-export type OpenRequest = Schemas['OpenRequest'];
-export type SignedIn = Schemas['SignedIn'];
+// Types by operation (path, method, status), not by schema name: the names are the generator's
+// choice, the operations are the contract.
+type Body<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
+  responses: { [K in S]: { content: { 'application/json': infer T } } };
+}
+  ? T
+  : never;
+type RequestBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody?: { content: { 'application/json': infer T } };
+}
+  ? T
+  : never;
+
+export type Asset = Body<'/api/v1/assets', 'get', 200>['assets'][number];
+export type Balance = Body<'/api/v1/balance', 'get', 200>;
+export type Position = Body<'/api/v1/trade/open', 'post', 201>['position'];
+export type OpenPosition = Body<'/api/v1/trade/open', 'get', 200>['positions'][number];
+export type ClosedPosition = Body<'/api/v1/trade/closed', 'get', 200>['positions'][number];
+export type Candle = Body<'/api/v1/candles', 'get', 200>['candles'][number];
+export type OpenRequest = RequestBody<'/api/v1/trade/open', 'post'>;
+export type SignedIn = Body<'/api/v1/auth/signin', 'post', 200>;
+type SignedUp = Body<'/api/v1/auth/signup', 'post', 201>;
+
+/** Does not compile when an operation's type did not resolve (a path or status changed). */
+type Resolved<T> = [T] extends [never] ? false : true;
+export const OPERATION_TYPES_RESOLVED: [
+  Resolved<Asset>, Resolved<Balance>, Resolved<Position>, Resolved<OpenPosition>, Resolved<ClosedPosition>,
+  Resolved<Candle>, Resolved<OpenRequest>, Resolved<SignedIn>, Resolved<SignedUp>,
+] = [true, true, true, true, true, true, true, true, true];
 export type Interval = '1m' | '5m' | '15m' | '30m' | '1h' | '4h' | '1d' | '1w';
 export const INTERVALS: Interval[] = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'];
 
@@ -99,7 +119,7 @@ export class Api {
     throw new ApiError(res.status, code, parsed.error?.message ?? res.statusText);
   }
 
-  signup(email: string, password: string): Promise<Schemas['SignedUp']> {
+  signup(email: string, password: string): Promise<SignedUp> {
     return this.request('POST', '/auth/signup', { email, password });
   }
 
