@@ -63,20 +63,34 @@ function positionRow(page, id) {
   return page.getByRole('row').filter({ has: page.getByRole('button', { name: `Close position ${id}` }) });
 }
 
+/** The whole visit; `t` carries what the steps share (the browser, the platform, the trader, pages). */
 export async function scenario({ browser, platform, binance, artifacts }) {
-  const errors = [];
-  const email = `trader-${Date.now()}@example.com`;
-  const password = 'correct horse battery';
-  const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await desktop.newPage();
-  watch(page, 'desktop', errors);
+  const t = { browser, platform, binance, artifacts, errors: [] };
+  t.email = `trader-${Date.now()}@example.com`;
+  t.password = 'correct horse battery';
+  t.desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  t.page = await t.desktop.newPage();
+  watch(t.page, 'desktop', t.errors);
+  t.account = t.page.getByLabel('Account');
+  t.chart = t.page.getByRole('img', { name: /Candlestick chart of BTC/ });
+  await signUpAndQuotes(t);
+  t.first = await openAndWatch(t);
+  await dragTakeProfit(t);
+  await closeAndStopLoss(t);
+  await desktopScreenshotAndKeyboard(t);
+  t.phone = await phoneLayout(t);
+  await rejectedToken(t);
+  await referenceReconnectCors(t);
+  assert.deepEqual(t.errors, [], 'no console errors');
+}
 
+async function signUpAndQuotes(t) {
+  const { platform, binance, email, password, page, account } = t;
   step('sign up and see the demo balance');
   await page.goto(platform.web);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Create account' }).click();
-  const account = page.getByLabel('Account');
   await until('the account bar', async () => (await account.textContent())?.includes('10,000.00'));
 
   step('quotes arrive and move');
@@ -86,7 +100,10 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await until('the BTC quote to move', async () => (await btc.textContent())?.includes('65,010.00'));
   await until('the simulated badge to stay away and the feed to be live', async () =>
     (await page.getByText('Live', { exact: true }).count()) === 1 && (await page.getByText('Simulated feed').count()) === 0);
+}
 
+async function openAndWatch(t) {
+  const { binance, artifacts, page, account, chart } = t;
   step('the ticket previews margin and liquidation, then opens a position');
   const ticket = page.getByRole('form', { name: 'Order ticket' });
   await ticket.getByLabel('Take-profit').fill('65500.00');
@@ -103,14 +120,18 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   binance.set('BTC', '65110.00', '65111.00');
   await until('live PnL +0.99', async () => (await row.textContent()).includes('+0.99'));
   await until('floating PnL in the account bar', async () => (await account.textContent()).includes('+0.99'));
-  const chart = page.getByRole('img', { name: /Candlestick chart of BTC/ });
   await until('entry, take-profit and liquidation lines', async () => {
     const label = await chart.getAttribute('aria-label');
     return label.includes(`#${first} buy entry 65,011.00`) && label.includes(`#${first} take-profit 65,500.00`) &&
       label.includes(`#${first} liquidation 58,509.00`);
   });
   await page.screenshot({ path: path.join(artifacts, 'desktop-open.png') });
+  return first;
+}
 
+async function dragTakeProfit(t) {
+  const { errors, page, first, chart } = t;
+  const row = positionRow(page, first);
   step('dragging the take-profit line modifies the position');
   const handle = page.getByRole('slider', { name: `Take-profit of position ${first}` });
   const box = await handle.boundingBox();
@@ -138,7 +159,10 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await until('the handle back at its level', async () =>
     (await page.getByRole('slider', { name: `Take-profit of position ${first}` }).getAttribute('aria-valuenow')) === dragged);
   assert.equal(errors.length, modifyErrors);
+}
 
+async function closeAndStopLoss(t) {
+  const { binance, page, first } = t;
   step('close it and find it in history with reason manual');
   await page.getByRole('button', { name: `Close position ${first}` }).click();
   await until('the close toast', async () => (await toast(page, `Closed #${first}`).count()) > 0);
@@ -154,7 +178,10 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await until('the list to settle', async () => (await page.getByRole('button', { name: /^Close position/ }).count()) === 1);
   binance.set('BTC', '64900.00', '64901.00');
   await until('the stop-loss toast', async () => (await toast(page, `Stop-loss: position #${second}`).count()) > 0);
+}
 
+async function desktopScreenshotAndKeyboard(t) {
+  const { binance, artifacts, page } = t;
   step('desktop screenshot with a position on the chart');
   const third = await openFromTicket(page, { sl: '64500.00', tp: '65400.00' });
   await positionRow(page, third).waitFor();
@@ -171,9 +198,12 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await page.keyboard.press('Tab');
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
   assert.notEqual(outline, 'none', 'the focused element shows an outline');
+}
 
+async function phoneLayout(t) {
+  const { platform, artifacts, errors, email, password } = t;
   step('phone: panels are tabs and nothing scrolls sideways');
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const phone = await t.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const mobile = await phone.newPage();
   watch(mobile, 'phone', errors);
   await mobile.goto(platform.web);
@@ -191,7 +221,11 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await until('the chart panel on the phone', async () => (await mobile.getByRole('img', { name: /Candlestick chart/ }).isVisible()));
   await sleep(500);
   await mobile.screenshot({ path: path.join(artifacts, 'phone.png') });
+  return phone;
+}
 
+async function rejectedToken(t) {
+  const { platform, phone } = t;
   step('a rejected token signs the trader out with a message');
   const expired = await phone.newPage(); // not watched: the browser logs the 401 as an error
   await expired.addInitScript(() => {
@@ -205,7 +239,10 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await toast(expired, 'Your session has ended').waitFor();
   await expired.getByRole('button', { name: 'Sign in' }).waitFor();
   assert.equal(await expired.evaluate(() => sessionStorage.getItem('exness.token')), null);
+}
 
+async function referenceReconnectCors(t) {
+  const { platform, binance, artifacts, errors, email, password, page, desktop } = t;
   step('the API reference renders the OpenAPI document (CORS allows the reference origin)');
   const docs = await desktop.newPage();
   watch(docs, 'reference', errors);
@@ -248,6 +285,4 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   assert.equal(outcome, 'blocked');
   const fromPage = await page.evaluate((api) => fetch(`${api}/api/v1/assets`).then((r) => r.status, () => 'blocked'), platform.api);
   assert.equal(fromPage, 200);
-
-  assert.deepEqual(errors, [], 'no console errors');
 }
