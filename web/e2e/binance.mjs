@@ -1,10 +1,11 @@
 // A local server speaking Binance's combined-stream JSON (bookTicker and trade events, as in
 // bus/tests/feed.rs), so the browser test decides the prices. On each connection it first
-// replays two hours of trades (so the chart has history), then sends the current book and a
+// replays seven hours of trades (so the chart has history), then sends the current book and a
 // trade for every asset every 250 ms. It also serves a page of a foreign origin for the CORS test.
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
+export const HISTORY_MINUTES = 420;
 const SYMBOLS = { BTC: 'BTCUSDT', ETH: 'ETHUSDT', SOL: 'SOLUSDT' };
 
 export async function startBinance(initial) {
@@ -29,16 +30,16 @@ export async function startBinance(initial) {
     });
   };
   const history = (asset) => {
-    // Two hours of one-minute candles (open, high, low, close trades in each minute), a
+    // Seven hours of one-minute candles (more than the page's first request of 300) (open, high, low, close trades in each minute), a
     // deterministic walk that ends at the current bid.
     const closes = [];
     let p = Number(prices[asset].bid);
-    for (let m = 0; m < 120; m++) {
+    for (let m = 0; m < HISTORY_MINUTES; m++) {
       closes.push(p);
       p = p / (1 + Math.sin(m * 1.7) * 0.0016 + Math.cos(m * 0.37) * 0.0009);
     }
     closes.reverse();
-    const firstMinute = Math.floor(Date.now() / 60_000) * 60_000 - 120 * 60_000;
+    const firstMinute = Math.floor(Date.now() / 60_000) * 60_000 - HISTORY_MINUTES * 60_000;
     const out = [];
     closes.forEach((close, i) => {
       const open = i === 0 ? close : closes[i - 1];

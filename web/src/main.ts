@@ -12,7 +12,7 @@ import { saveSession, savedSession, type State, Store } from './store';
 import { renderAccount } from './views/account';
 import { renderAuth } from './views/auth';
 import { ChartView, type LevelKind } from './views/chart';
-import { renderInstruments, renderStatus } from './views/instruments';
+import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
 import { Positions, REASONS } from './views/positions';
 import { Ticket } from './views/ticket';
 import { toast } from './views/toast';
@@ -122,7 +122,8 @@ class App {
   private render(state: State, changed: Set<keyof State>): void {
     const any = (...keys: (keyof State)[]) => keys.some((k) => changed.has(k));
     if (any('token')) this.showSignedIn();
-    if (any('assets', 'quotes', 'selected')) renderInstruments(this.store, (s) => this.select(s));
+    if (any('assets', 'selected')) renderInstruments(this.store, (s) => this.select(s));
+    else if (any('quotes')) updateQuotes(this.store);
     if (any('assets', 'quotes', 'connection')) renderStatus(this.store, () => this.socket.reconnect());
     if (any('quotes', 'balance', 'open')) renderAccount(this.store);
     if (any('quotes')) {

@@ -31,6 +31,8 @@ import { REASONS } from './positions';
 const SECONDS: Record<Interval, number> = {
   '1m': 60, '5m': 300, '15m': 900, '30m': 1800, '1h': 3600, '4h': 14400, '1d': 86400, '1w': 604800,
 };
+/** Candles per request: the first screenful and each step back in history. */
+const PAGE = 300;
 const UP = '#26a69a';
 const DOWN = '#ef5350';
 
@@ -69,6 +71,8 @@ export class ChartView {
   private levels: number[] = [];
   /** The live bid and ask, kept inside the price scale too. */
   private quoteLevels: number[] = [];
+  /** The position lines, for the chart's accessible description. */
+  private lineNames: string[] = [];
 
   constructor(
     root: HTMLElement,
@@ -149,7 +153,7 @@ export class ChartView {
     this.quoteLevels = [];
     let candles: Candle[] = [];
     try {
-      candles = await this.api.candles(asset, interval);
+      candles = await this.api.candles(asset, interval, undefined, PAGE);
     } catch {
       candles = [];
     }
@@ -166,6 +170,14 @@ export class ChartView {
   private draw(): void {
     this.candles.setData(this.data.map(toBar));
     this.volume.setData(this.data.map(toVolume));
+    this.describe();
+  }
+
+  /** What a screen reader (and the browser test) learns about the chart. */
+  private describe(): void {
+    const lines = this.lineNames.length ? `; lines: ${this.lineNames.join(', ')}` : '';
+    const count = `${this.data.length} candle${this.data.length === 1 ? '' : 's'}`;
+    this.canvasBox.setAttribute('aria-label', `Candlestick chart of ${this.asset} (${this.interval}), ${count}${lines}`);
   }
 
   private async loadOlder(): Promise<void> {
@@ -173,7 +185,7 @@ export class ChartView {
     this.loadingOlder = true;
     const gen = this.generation;
     try {
-      const older = await this.api.candles(this.asset, this.interval, this.data[0].time - SECONDS[this.interval]);
+      const older = await this.api.candles(this.asset, this.interval, this.data[0].time - SECONDS[this.interval], PAGE);
       if (gen !== this.generation) return;
       if (!older.length) this.exhausted = true;
       else {
@@ -281,8 +293,8 @@ export class ChartView {
       markers.push({ time: this.bucket(p.closedAt), position: 'aboveBar', shape: 'circle', color: '#b2b5be', text: `#${p.id} ${REASONS[p.closeReason] ?? p.closeReason}` });
     }
     markers.sort((a, b) => (a.time as number) - (b.time as number));
-    const lines = described.length ? `; lines: ${described.join(', ')}` : '';
-    this.canvasBox.setAttribute('aria-label', `Candlestick chart of ${this.asset} (${this.interval})${lines}`);
+    this.lineNames = described;
+    this.describe();
     this.markers.setMarkers(markers);
   }
 
