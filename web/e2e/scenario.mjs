@@ -234,7 +234,7 @@ async function phoneLayout(t) {
     await mobile.getByRole('tab', { name: tab, exact: true }).click();
     await sleep(300);
     await noHorizontalOverflow(mobile, `phone ${tab}`);
-    if (tab === 'Positions') await mobile.screenshot({ path: path.join(artifacts, 'phone-positions.png') });
+    if (tab !== 'Chart') await mobile.screenshot({ path: path.join(artifacts, `phone-${tab.toLowerCase()}.png`) });
   }
   await until('the chart panel on the phone', async () => (await mobile.getByRole('img', { name: /Candlestick chart/ }).isVisible()));
   await sleep(500);
