@@ -236,6 +236,11 @@ async function phoneLayout(t) {
     await noHorizontalOverflow(mobile, `phone ${tab}`);
     if (tab !== 'Chart') await mobile.screenshot({ path: path.join(artifacts, `phone-${tab.toLowerCase()}.png`) });
   }
+  await mobile.getByRole('tab', { name: 'Markets', exact: true }).click();
+  await mobile.getByRole('button', { name: /^ETH/ }).click();
+  await mobile.getByRole('img', { name: /Candlestick chart of ETH/ }).waitFor(); // picking one shows its chart
+  await mobile.getByRole('tab', { name: 'Markets', exact: true }).click();
+  await mobile.getByRole('button', { name: /^BTC/ }).click();
   await until('the chart panel on the phone', async () => (await mobile.getByRole('img', { name: /Candlestick chart/ }).isVisible()));
   await sleep(500);
   await mobile.screenshot({ path: path.join(artifacts, 'phone.png') });

@@ -7,7 +7,7 @@ import { Api, ApiError } from './api/client';
 import { type Endpoints, loadEndpoints } from './config';
 import { byId } from './dom';
 import { formatDecimal, formatSigned } from './money';
-import { setupPanels } from './panels';
+import { setupPanels, showPanel } from './panels';
 import { saveSession, savedSession, type State, Store } from './store';
 import { renderAccount } from './views/account';
 import { renderAuth } from './views/auth';
@@ -122,7 +122,12 @@ class App {
   private render(state: State, changed: Set<keyof State>): void {
     const any = (...keys: (keyof State)[]) => keys.some((k) => changed.has(k));
     if (any('token')) this.showSignedIn();
-    if (any('assets', 'selected')) renderInstruments(this.store, (s) => this.select(s));
+    if (any('assets', 'selected')) {
+      renderInstruments(this.store, (s) => {
+        this.select(s);
+        showPanel('chart');
+      });
+    }
     else if (any('quotes')) updateQuotes(this.store);
     if (any('assets', 'quotes', 'connection')) renderStatus(this.store, () => this.socket.reconnect());
     if (any('quotes', 'balance', 'open')) renderAccount(this.store);

@@ -6,6 +6,14 @@ import { byId } from './dom';
 
 const PANELS = ['markets', 'chart', 'ticket', 'positions'] as const;
 
+type Panel = (typeof PANELS)[number];
+let showPanelAt: (index: number) => void = () => {};
+
+/** On a phone, brings a panel to the front (after picking an instrument: its chart). */
+export function showPanel(panel: Panel): void {
+  if (window.matchMedia('(max-width: 760px)').matches) showPanelAt(PANELS.indexOf(panel));
+}
+
 export function setupPanels(): void {
   const buttons = PANELS.map((p) => byId(`ptab-${p}`));
   const show = (index: number, focus = false) => {
@@ -25,5 +33,6 @@ export function setupPanels(): void {
       if (e.key === 'ArrowLeft') show((i + PANELS.length - 1) % PANELS.length, true);
     });
   });
+  showPanelAt = show;
   show(1);
 }
