@@ -22,11 +22,11 @@ export async function startBinance(initial) {
     const { bid, ask } = prices[asset];
     return JSON.stringify({ stream: `${s.toLowerCase()}@bookTicker`, data: { u: u++, s, b: bid, B: '1.5', a: ask, A: '2.25' } });
   };
-  const trade = (asset, price, time) => {
+  const trade = (asset, price, time, qty = '0.01') => {
     const s = SYMBOLS[asset];
     return JSON.stringify({
       stream: `${s.toLowerCase()}@trade`,
-      data: { e: 'trade', E: time, s, t: tradeId++, p: price, q: '0.25', T: time, m: true, M: true },
+      data: { e: 'trade', E: time, s, t: tradeId++, p: price, q: qty, T: time, m: true, M: true },
     });
   };
   const history = (asset) => {
@@ -46,7 +46,8 @@ export async function startBinance(initial) {
       const high = Math.max(open, close) * (1 + 0.0005 * Math.abs(Math.sin(i * 2.3)));
       const low = Math.min(open, close) * (1 - 0.0005 * Math.abs(Math.cos(i * 1.9)));
       const t = firstMinute + i * 60_000;
-      [open, high, low, close].forEach((price, k) => out.push(trade(asset, price.toFixed(2), t + 5_000 + k * 12_000)));
+      const qty = (0.2 + Math.abs(Math.sin(i * 0.9)) * 0.8).toFixed(2);
+      [open, high, low, close].forEach((price, k) => out.push(trade(asset, price.toFixed(2), t + 5_000 + k * 12_000, qty)));
     });
     return out;
   };

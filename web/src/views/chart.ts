@@ -33,6 +33,8 @@ const SECONDS: Record<Interval, number> = {
 };
 /** Candles per request: the first screenful and each step back in history. */
 const PAGE = 300;
+/** Empty bars right of the newest candle, so its markers and labels are not cut off. */
+const RIGHT_OFFSET = 6;
 const UP = '#26a69a';
 const DOWN = '#ef5350';
 
@@ -90,7 +92,7 @@ export class ChartView {
       autoSize: true,
       layout: { background: { color: '#131722' }, textColor: '#c3c8d4', fontSize: 11, panes: { separatorColor: '#2a2e39' } },
       grid: { vertLines: { color: '#1e222d' }, horzLines: { color: '#1e222d' } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: '#2a2e39' },
+      timeScale: { timeVisible: true, secondsVisible: false, borderColor: '#2a2e39', rightOffset: RIGHT_OFFSET },
       rightPriceScale: { borderColor: '#2a2e39' },
       crosshair: { mode: 0 },
     });
@@ -160,7 +162,7 @@ export class ChartView {
     if (gen !== this.generation) return;
     this.data = candles;
     this.draw();
-    this.chart.timeScale().scrollToRealTime();
+    this.chart.timeScale().scrollToPosition(RIGHT_OFFSET, false); // the newest candles in view, at once
     this.showLegend(undefined);
     this.setPositions(this.store.state.open, this.store.state.closed);
     const q = this.store.quote(asset);
