@@ -59,6 +59,19 @@ async function openFromTicket(page, { sl = '', tp = '', double = false }) {
   return Number(text);
 }
 
+/** The element's box once it has stopped moving (the chart rescales as lines and quotes arrive). */
+async function stableBox(locator) {
+  let last = null;
+  return until('a still box', async () => {
+    const box = await locator.boundingBox();
+    const same = box && last && ['x', 'y', 'width', 'height'].every((k) => Math.abs(box[k] - last[k]) < 0.5);
+    last = box;
+    if (same) return box;
+    await sleep(300);
+    return null;
+  });
+}
+
 function positionRow(page, id) {
   return page.getByRole('row').filter({ has: page.getByRole('button', { name: `Close position ${id}` }) });
 }
@@ -152,8 +165,7 @@ async function dragTakeProfit(t) {
   const row = positionRow(page, first);
   step('dragging the take-profit line modifies the position');
   const handle = page.getByRole('slider', { name: `Take-profit of position ${first}` });
-  const box = await handle.boundingBox();
-  assert.ok(box, 'the take-profit handle is on the chart');
+  const box = await stableBox(handle);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 50, { steps: 8 });
@@ -165,12 +177,12 @@ async function dragTakeProfit(t) {
   await until('the new take-profit in the list', async () => (await row.textContent()).includes(shown));
 
   step('a refused drag snaps back');
-  const box2 = await page.getByRole('slider', { name: `Take-profit of position ${first}` }).boundingBox();
+  const box2 = await stableBox(page.getByRole('slider', { name: `Take-profit of position ${first}` }));
   const modifyErrors = errors.length;
   // Far below the bid: the engine's rule (a buy's take-profit above the bid) refuses it.
   await page.mouse.move(box2.x + box2.width / 2, box2.y + box2.height / 2);
   await page.mouse.down();
-  const canvas = await chart.boundingBox();
+  const canvas = await stableBox(chart);
   await page.mouse.move(box2.x + box2.width / 2, canvas.y + canvas.height * 0.65, { steps: 8 });
   await page.mouse.up();
   await until('the refusal toast', async () => (await toast(page, 'Not modified').count()) > 0);
