@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod market;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ pub struct RunnerSettings {
     pub market: Option<market::MarketSettings>,
     /// Whether the `persist` event function runs in this process.
     pub persist: bool,
+    /// The web page, the API reference and the API's CORS layer; `None` serves none of them.
+    pub web: Option<web::WebSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,7 @@ impl RunnerSettings {
             engine: engine_on.then_some(engine),
             market,
             persist,
+            web: web::WebSettings::from_vars(env)?,
         })
     }
 }
@@ -89,6 +93,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Where the WebSocket hub listens, when it runs.
     pub ws_addr: Option<SocketAddr>,
+    /// Where the web page and the API reference are served, when they are.
+    pub web_addrs: Option<(SocketAddr, SocketAddr)>,
     supervisor: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -159,8 +165,14 @@ pub async fn start(
         }
         None => None,
     };
+    let mut app = functions::api(state);
+    let mut web_addrs = None;
+    if let Some(w) = settings.web {
+        let started = web::start(&mut tasks, w, http_addr, ws_addr, &stop_rx).await?;
+        web_addrs = Some((started.web_addr, started.docs_addr));
+        app = app.layer(started.cors);
+    }
     let rx = stop_rx.clone();
-    let app = functions::api(state);
     tasks.spawn(async move {
         // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
         let listener = listener.tap_io(|tcp| {
@@ -178,6 +190,7 @@ pub async fn start(
     Ok(Running {
         http_addr,
         ws_addr,
+        web_addrs,
         supervisor,
     })
 }

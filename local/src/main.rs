@@ -24,6 +24,9 @@ async fn run() -> Result<(), local::RunError> {
         "HTTP API on http://{}/api/v1 (OpenAPI at /api/v1/openapi.json, health at /healthz, /readyz)",
         running.http_addr
     );
+    if let Some((web, docs)) = running.web_addrs {
+        tracing::info!("web page on http://{web}/, API reference on http://{docs}/");
+    }
     running.wait().await
 }
 

@@ -79,6 +79,7 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
             }),
         }),
         persist: true,
+        web: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let running = start(settings, async move {

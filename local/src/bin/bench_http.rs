@@ -266,6 +266,7 @@ async fn setup(clients: usize) -> Res<Setup> {
     let env = bus::settings::Env::from_process().with_default("APP_ENV", "local");
     let mut settings = RunnerSettings::from_vars(&env)?;
     settings.http_addr = "127.0.0.1:0".parse()?;
+    settings.web = None; // measures the API alone (and binds no fixed web ports)
     settings.functions.database_url = db.url.clone();
     settings.functions.bus_prefix = prefix.clone();
     if let Some(e) = settings.engine.as_mut() {
