@@ -18,8 +18,17 @@ fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// The Debian package's `nats-server`, else the one on `PATH`.
+fn nats_server_binary() -> &'static str {
+    if std::path::Path::new("/usr/sbin/nats-server").exists() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    }
+}
+
 fn nats_server(port: u16, store: &std::path::Path) -> Child {
-    Process::new("/usr/sbin/nats-server")
+    Process::new(nats_server_binary())
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store)
         .stdout(Stdio::null())

@@ -1,0 +1,393 @@
+//! Black-box test support: the `exness-local` binary as a child process with its own prefix,
+//! database and port; private NATS and PostgreSQL servers a test can stop and start again; a
+//! price ticker; and the HTTP load with its end-of-test checks (`load`).
+#![allow(dead_code)] // each test uses a different part
+
+pub mod load;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bus::nats::EngineClient;
+use bus::{Asset, Names, PriceTick};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A port nobody listens on right now (bound, read, released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{what}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `check` until it holds; panics with `what` after a generous deadline.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How one runner process is configured (the same across its restarts).
+#[derive(Clone)]
+pub struct RunnerEnv {
+    pub nats_url: String,
+    pub database_url: String,
+    pub prefix: String,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl RunnerEnv {
+    pub fn new(nats_url: String, database_url: String, logs: &Path) -> Self {
+        let prefix = format!("chaos{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        Self {
+            nats_url,
+            database_url,
+            prefix,
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            log: logs.join("runner.log"),
+        }
+    }
+
+    pub fn names(&self) -> Names {
+        Names::new(self.prefix.clone())
+    }
+}
+
+/// The runner binary as a child process; killed when dropped.
+pub struct Runner {
+    pub child: Child,
+    pub env: RunnerEnv,
+}
+
+impl Runner {
+    /// Starts the runner and waits until its HTTP port answers.
+    pub async fn start(env: &RunnerEnv) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&env.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_exness-local"))
+            .env("NATS_URL", &env.nats_url)
+            .env("DATABASE_URL", &env.database_url)
+            .env("ENGINE_PREFIX", &env.prefix)
+            .env("HTTP_ADDR", env.addr.to_string())
+            .env("MARKET_DATA", "off")
+            .env(
+                "JWT_SECRET",
+                "chaos-test-secret-that-is-long-enough-0123456789",
+            )
+            .env("ENGINE_TIMEOUT_MS", "3000")
+            .env("ENGINE_SNAPSHOT_SECS", "2")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the runner binary starts");
+        let runner = Self {
+            child,
+            env: env.clone(),
+        };
+        let addr = env.addr;
+        eventually(
+            "the runner listens",
+            Duration::from_secs(90),
+            || async move { tokio::net::TcpStream::connect(addr).await.is_ok() },
+        )
+        .await;
+        runner
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM (a clean stop); SIGKILL if it does not stop in time.
+    pub async fn stop(mut self) {
+        signal(&self.child, "TERM");
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill().await;
+        }
+    }
+
+    /// The end of the runner's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.env.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+/// Sends a signal by name to a child (`kill -<name> <pid>`).
+pub fn signal(child: &Child, name: &str) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Publishes a BTC quote walking around 60,000 every 100 ms until `stop` (errors, e.g. NATS
+/// down, are skipped).
+pub fn ticker(
+    nats_url: String,
+    names: Names,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&nats_url)
+            .await
+            .expect("ticker connects");
+        let engine = EngineClient::new(nats, names, Duration::from_secs(2));
+        let mut step: i64 = 0;
+        while !*stop.borrow() {
+            step += 1;
+            let bid = 60_000 + (step * 37 % 400) - 200;
+            let tick = PriceTick {
+                asset: Asset::Btc,
+                bid: format!("{bid}.00").parse().expect("bid"),
+                ask: format!("{bid}.50").parse().expect("ask"),
+                ts: 0,
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), engine.publish_tick(&tick)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Deletes a prefix's streams on a NATS server (the shared one keeps them otherwise).
+pub async fn delete_streams(nats_url: &str, names: &Names) {
+    let Ok(nats) = async_nats::connect(nats_url).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(nats);
+    let lock = format!("KV_{}", engine::service::lock_bucket_name(names));
+    for stream in [
+        names.engine_stream(),
+        names.events_stream(),
+        names.trades_stream(),
+        names.dead_letter_stream(),
+        lock,
+    ] {
+        let _ = js.delete_stream(&stream).await;
+    }
+}
+
+/// The Debian package's `nats-server`, else the one on `PATH`.
+fn nats_server_binary() -> &'static str {
+    if std::path::Path::new("/usr/sbin/nats-server").exists() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    }
+}
+
+/// A NATS server of the test's own (JetStream, a free port, a store dir that outlives its
+/// restarts).
+pub struct PrivateNats {
+    pub port: u16,
+    store: TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    pub async fn start() -> Self {
+        let mut nats = Self {
+            port: free_port(),
+            store: TempDir::new("nats-store"),
+            child: None,
+        };
+        nats.resume().await;
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and store dir.
+    pub async fn resume(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let port = self.port;
+        eventually(
+            "the private NATS listens",
+            Duration::from_secs(30),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL if it lingers).
+    pub async fn halt(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "TERM");
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+}
+
+/// A PostgreSQL server of the test's own: `initdb` and `pg_ctl` as the `postgres` user (the
+/// tests run as root, which initdb refuses) in a temp dir that user owns, on a free port.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: TempDir,
+    bin: PathBuf,
+}
+
+fn as_postgres(bin: &Path, tool: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+    cmd
+}
+
+impl PrivatePostgres {
+    /// `None` when this machine has no PostgreSQL server binaries or no `postgres` user.
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())?;
+        let dir = TempDir::new("pg-private");
+        let owned = std::process::Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir.0)
+            .status()
+            .ok()?;
+        if !owned.success() {
+            return None;
+        }
+        let data = dir.0.join("data");
+        let init = as_postgres(&bin, "initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        if !init.success() {
+            return None;
+        }
+        let pg = Self {
+            port: free_port(),
+            dir,
+            bin,
+        };
+        assert!(pg.resume(), "the private PostgreSQL starts");
+        Some(pg)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg_ctl start` on the same port and data dir; waits until it accepts connections.
+    pub fn resume(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.0.display()
+        );
+        as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.0.join("data"))
+            .args(["-w", "-t", "60", "-o", &options, "-l"])
+            .arg(self.dir.0.join("server.log"))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// `pg_ctl stop -m fast`: open connections are cut, as when the server goes down.
+    pub fn halt(&self) {
+        let _ = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.0.join("data"))
+            .args(["-w", "-t", "60", "-m", "fast", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.0.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
