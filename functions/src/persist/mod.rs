@@ -45,6 +45,8 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 const BATCH: usize = 256;
 /// How long one pull waits for the first event of a batch.
 const PULL_WAIT: Duration = Duration::from_secs(5);
+/// Failed pulls in a row after which the streams and the consumer are set up again.
+const REOPEN_AFTER: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -66,15 +68,37 @@ pub async fn run(
     db: PgPool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PersistError> {
-    ensure_streams(&js, &names, &StreamSettings::default()).await?;
-    ensure_dead_letter_stream(&js, &names).await?;
-    let consumer = open_consumer(&js, &names).await?;
+    let mut consumer = set_up(&js, &names).await?;
     let persist = Persist { db, js, names };
+    let mut failures = 0u32;
     tokio::pin!(shutdown);
     loop {
-        let batch = tokio::select! {
+        let pulled = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            batch = next_batch(&consumer) => batch,
+            pulled = next_batch(&consumer) => pulled,
+        };
+        let batch = match pulled {
+            Ok(batch) => {
+                failures = 0;
+                batch
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(error = %e, "persist: pulling events failed; retrying");
+                }
+                // NATS may have come back without the consumer (or the streams).
+                if failures.is_multiple_of(REOPEN_AFTER) {
+                    match set_up(&persist.js, &persist.names).await {
+                        Ok(again) => consumer = again,
+                        Err(e) => tracing::warn!(error = %e, "persist: consumer not set up yet"),
+                    }
+                }
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(RETRY_DELAY) => continue,
+                }
+            }
         };
         if batch.is_empty() {
             continue;
@@ -85,6 +109,13 @@ pub async fn run(
             () = persist.handle_batch(batch) => {}
         }
     }
+}
+
+/// The streams, the dead-letter stream and the durable consumer.
+async fn set_up(js: &jetstream::Context, names: &Names) -> Result<PullConsumer, PersistError> {
+    ensure_streams(js, names, &StreamSettings::default()).await?;
+    ensure_dead_letter_stream(js, names).await?;
+    open_consumer(js, names).await
 }
 
 /// The stream dead letters go to (file storage, kept until an operator deletes them).
@@ -136,8 +167,8 @@ async fn open_consumer(
 }
 
 /// Waits (up to [`PULL_WAIT`]) for one event, then takes whatever else is ready, up to
-/// [`BATCH`]. Errors (NATS away) are logged and give an empty batch after a pause.
-async fn next_batch(consumer: &PullConsumer) -> Vec<jetstream::Message> {
+/// [`BATCH`]: nothing is fetched ahead of being handled.
+async fn next_batch(consumer: &PullConsumer) -> Result<Vec<jetstream::Message>, String> {
     let mut batch = Vec::new();
     let first = consumer
         .batch()
@@ -145,18 +176,15 @@ async fn next_batch(consumer: &PullConsumer) -> Vec<jetstream::Message> {
         .expires(PULL_WAIT)
         .messages()
         .await;
-    if let Err(e) = collect(first, &mut batch).await {
-        tracing::warn!(error = %e, "persist: pulling events failed; retrying");
-        tokio::time::sleep(RETRY_DELAY).await;
-        return batch;
-    }
+    collect(first, &mut batch).await?;
     if !batch.is_empty() {
         let rest = consumer.fetch().max_messages(BATCH - 1).messages().await;
         if let Err(e) = collect(rest, &mut batch).await {
-            tracing::warn!(error = %e, "persist: pulling events failed");
+            // What arrived is handled; the rest comes with the next pull.
+            tracing::debug!(error = %e, "persist: pulling more events failed");
         }
     }
-    batch
+    Ok(batch)
 }
 
 async fn collect<E: std::fmt::Display>(

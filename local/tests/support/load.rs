@@ -274,10 +274,12 @@ pub async fn check(addr: SocketAddr, seen: &Seen, db: &sqlx::PgPool, logs: &[Wor
 
         let user = log.user;
         let closed: BTreeSet<u64> = log.closed.keys().copied().collect();
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(90);
         loop {
             let last = history(db, user).await;
             if last == (still_open.clone(), closed.clone()) {
+                eprintln!("history matched the engine after {:?}", started.elapsed());
                 break;
             }
             assert!(
