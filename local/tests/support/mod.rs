@@ -142,8 +142,16 @@ impl Runner {
         let _ = self.child.wait().await;
     }
 
-    /// SIGTERM (a clean stop); SIGKILL if it does not stop in time.
+    /// SIGTERM (a clean stop); SIGKILL if it does not stop in time. `CHAOS_LOG=1` prints
+    /// the end of the runner's log.
     pub async fn stop(mut self) {
+        if std::env::var_os("CHAOS_LOG").is_some() {
+            let lines = std::fs::read_to_string(&self.env.log).map_or(0, |t| t.lines().count());
+            eprintln!(
+                "runner log ({lines} lines), last ones:\n{}",
+                self.log_tail()
+            );
+        }
         signal(&self.child, "TERM");
         if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
