@@ -7,7 +7,7 @@
 
 #[cfg(feature = "auth")]
 pub mod auth;
-#[cfg(any(feature = "feed", feature = "hub"))]
+#[cfg(any(feature = "feed", feature = "hub", feature = "nats"))]
 pub mod backoff;
 pub mod envelope;
 #[cfg(feature = "feed")]

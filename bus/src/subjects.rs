@@ -21,6 +21,10 @@ pub const EVENTS: &str = "engine.events";
 pub const TRADES_STREAM: &str = "TRADES";
 /// Trades: `market.trades.<asset>`.
 pub const TRADES: &str = "market.trades";
+/// The stream of messages a consumer gave up on (dead letters), kept for an operator.
+pub const DEAD_LETTERS_STREAM: &str = "DEAD_LETTERS";
+/// Dead letters: `dead.<consumer>.<the message's subject>`.
+pub const DEAD_LETTERS: &str = "dead";
 
 /// Stream and subject names under an optional isolation prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,6 +105,21 @@ impl Names {
 
     pub fn trade(&self, asset: Asset) -> String {
         self.subject(&format!("{TRADES}.{}", asset.symbol()))
+    }
+
+    pub fn dead_letter_stream(&self) -> String {
+        self.stream(DEAD_LETTERS_STREAM)
+    }
+
+    /// Wildcard covering every dead letter.
+    pub fn dead_letters(&self) -> String {
+        self.subject(&format!("{DEAD_LETTERS}.>"))
+    }
+
+    /// Where `consumer` puts a message it gave up on that came on `subject` (unprefixed here:
+    /// the subject already carries the prefix).
+    pub fn dead_letter(&self, consumer: &str, subject: &str) -> String {
+        self.subject(&format!("{DEAD_LETTERS}.{consumer}.{subject}"))
     }
 }
 

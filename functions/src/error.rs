@@ -118,14 +118,36 @@ impl From<BusError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(format!("postgres: {e}")),
-            other => Self::Internal(format!("postgres: {other}")),
+        if is_unavailable(&e) {
+            Self::Unavailable(format!("postgres: {e}"))
+        } else {
+            Self::Internal(format!("postgres: {e}"))
         }
     }
+}
+
+/// True when a PostgreSQL error says the database is unreachable, shutting down or out of
+/// connections (worth a 503 and a retry), rather than a bug or bad data. The one place that
+/// decides it: the HTTP functions and the `persist` event function both ask here.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed
+        // The server closed the connection in the middle of a message.
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a database that is not there for now: class 08 (connection exception),
+/// 57P01..57P03 (admin/crash shutdown, cannot connect now), 53300 (too many connections).
+fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// Maps a failed engine call, telling a timeout while NATS is down (503) from an engine that

@@ -1,13 +1,16 @@
 //! `POST /api/v1/auth/signup` `{email, password}` -> 201 `{userId, email}`.
 //!
-//! Creates the user in PostgreSQL (argon2 hash) and then the engine account. If the engine
-//! cannot be reached the user row is removed again, so a retry can succeed; the engine command
-//! id is derived from the user id, so the account is never created twice.
+//! Creates the user in PostgreSQL (argon2 hash) and then the engine account, exactly once:
+//! the engine command id is derived from the user id, and the user row is kept when the
+//! engine does not answer (the command may be in the log and applied later). A retry of the
+//! same signup (same email and password) finds that row and sends the same command again,
+//! so it ends with one user and one account and answers 201 with the same user id; another
+//! password for a taken email is 409 `email_taken`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use bus::{Accepted, Command, CommandEnvelope, CommandId, Reply, UserId};
+use bus::{Accepted, Command, CommandEnvelope, CommandId, RejectCode, Reply, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -115,36 +118,10 @@ async fn signup(
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     let email = parse_email(&body.email)?;
     check_password(&body.password)?;
-    let user = UserId(uuid::Uuid::new_v4());
+    let user = claim_user(&state, &email, body.password).await?;
     tracing::Span::current().record("user_id", tracing::field::display(user));
-    let hash = state.passwords().hash(body.password).await?;
-
-    let inserted = sqlx::query(
-        "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
-    )
-    .bind(user.0)
-    .bind(&email)
-    .bind(&hash)
-    .execute(state.db())
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(ApiError::Conflict {
-            code: "email_taken",
-            message: "an account with this email already exists".into(),
-        });
-    }
-
-    if let Err(e) = create_account(&state, user).await {
-        // Best effort: without the engine account the user cannot trade, so let them retry.
-        let removed = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user.0)
-            .execute(state.db())
-            .await;
-        if let Err(cleanup) = removed {
-            tracing::error!(%cleanup, "could not remove a user whose account failed");
-        }
-        return Err(e);
-    }
+    // The user row stays whatever happens here: a retry finds it and sends the same command.
+    create_account(&state, user).await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
@@ -154,6 +131,54 @@ async fn signup(
     ))
 }
 
+/// The user this signup is about: a new row, or (a retry of the same signup) the row an
+/// earlier attempt with the same email and password left. Another password is `email_taken`.
+async fn claim_user(state: &AppState, email: &str, password: String) -> Result<UserId, ApiError> {
+    let taken = || ApiError::Conflict {
+        code: "email_taken",
+        message: "an account with this email already exists".into(),
+    };
+    if let Some((user, hash)) = find_user(state, email).await? {
+        return match state.passwords().verify(password, Some(hash)).await? {
+            true => Ok(user),
+            false => Err(taken()),
+        };
+    }
+    let user = UserId(uuid::Uuid::new_v4());
+    let hash = state.passwords().hash(password.clone()).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(user.0)
+    .bind(email)
+    .bind(&hash)
+    .execute(state.db())
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(user);
+    }
+    // A concurrent attempt inserted first: the same signup if the password matches.
+    let Some((user, hash)) = find_user(state, email).await? else {
+        return Err(taken());
+    };
+    match state.passwords().verify(password, Some(hash)).await? {
+        true => Ok(user),
+        false => Err(taken()),
+    }
+}
+
+async fn find_user(state: &AppState, email: &str) -> Result<Option<(UserId, String)>, ApiError> {
+    let row: Option<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(state.db())
+            .await?;
+    Ok(row.map(|(id, hash)| (UserId(id), hash)))
+}
+
+/// Creates the user's engine account, exactly once however often it is retried: the command
+/// id is derived from the user id, so a retry is answered with the first reply (or, after the
+/// engine's idempotency window, `account_exists`, which means the same thing here).
 async fn create_account(state: &AppState, user: UserId) -> Result<(), ApiError> {
     let id = CommandId::new(format!("signup-{user}")).map_err(|e| ApiError::Internal(e.0))?;
     let cmd = CommandEnvelope {
@@ -167,6 +192,7 @@ async fn create_account(state: &AppState, user: UserId) -> Result<(), ApiError> 
         .map_err(|e| engine_error(e, state.nats_connected()))?;
     match reply {
         Reply::Accepted(Accepted::AccountCreated { .. }) => Ok(()),
+        Reply::Rejected(r) if r.code == RejectCode::AccountExists => Ok(()),
         Reply::Accepted(other) => Err(ApiError::Internal(format!("unexpected reply {other:?}"))),
         Reply::Rejected(r) => Err(ApiError::Internal(format!("account not created: {r}"))),
     }

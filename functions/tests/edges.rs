@@ -187,8 +187,8 @@ async fn no_engine_is_504_for_commands_and_503_for_queries() {
             .await
             .expect("count");
     assert_eq!(
-        users.0, 0,
-        "a signup the engine did not confirm is rolled back"
+        users.0, 1,
+        "a signup the engine did not confirm is kept for its retry (tests/outage.rs)"
     );
     // Nobody subscribes to queries: NATS says "no responders" at once.
     let (status, body) = p.get("/api/v1/balance", Some(&token)).await;

@@ -158,3 +158,130 @@ async fn the_consumer_writes_events_and_survives_a_poison_message() {
     );
     support::delete_streams(&names).await;
 }
+
+/// Publishes an event into `EVENTS` with its `<seq>-<index>` id.
+async fn publish_event(
+    js: &async_nats::jetstream::Context,
+    names: &Names,
+    id: &str,
+    payload: Vec<u8>,
+) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+    js.publish_with_headers(names.event("position_opened"), headers, payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+}
+
+fn opened(seq: u64, p: Position) -> Vec<u8> {
+    Envelope::new(seq, 0, Event::PositionOpened { position: p }).encode()
+}
+
+/// Polls until `check` holds (generous deadline, for loaded machines).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stored(db: &TestDatabase, ids: &[i64]) -> bool {
+    let n: (i64,) = sqlx::query_as("SELECT count(*) FROM positions WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    n.0 == ids.len() as i64
+}
+
+#[tokio::test]
+async fn a_poison_event_goes_to_the_dead_letter_stream_and_history_goes_on() {
+    let db = TestDatabase::create().await.expect("db");
+    let names = Names::new(support::random_prefix());
+    let nats = async_nats::connect(support::nats_url())
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    bus::nats::ensure_streams(&js, &names, &Default::default())
+        .await
+        .expect("streams");
+    // One batch: good, poison (an id PostgreSQL cannot store), good, unreadable.
+    let user = UserId(uuid::Uuid::new_v4());
+    publish_event(&js, &names, "1-0", opened(1, position(user, 10))).await;
+    publish_event(&js, &names, "2-0", opened(2, position(user, u64::MAX))).await;
+    publish_event(&js, &names, "3-0", opened(3, position(user, 11))).await;
+    publish_event(&js, &names, "4-0", b"{ not an event".to_vec()).await;
+
+    let (stop, mut rx) = watch::channel(false);
+    let task = tokio::spawn(functions::persist::run(
+        js.clone(),
+        names.clone(),
+        db.pool.clone(),
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    eventually("the good events of the batch are written", || {
+        stored(&db, &[10, 11])
+    })
+    .await;
+    let dead = || async {
+        let mut s = js
+            .get_stream(names.dead_letter_stream())
+            .await
+            .expect("dead-letter stream");
+        s.info().await.expect("info").state.messages
+    };
+    eventually("both bad events are dead letters", || async {
+        dead().await == 2
+    })
+    .await;
+    let stream = js
+        .get_stream(names.dead_letter_stream())
+        .await
+        .expect("dead letters");
+    let poison = stream.get_raw_message(2).await.expect("second dead letter");
+    let first = stream.get_raw_message(1).await.expect("first dead letter");
+    let id = |m: &async_nats::jetstream::message::StreamMessage| {
+        m.headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.to_string())
+    };
+    let mut ids = [id(&first), id(&poison)];
+    ids.sort();
+    assert_eq!(ids, [Some("2-0".into()), Some("4-0".into())]);
+    assert!(
+        poison.headers.get("Persist-Error").is_some()
+            && first.headers.get("Persist-Error").is_some(),
+        "the reason travels with the dead letter"
+    );
+
+    // History goes on.
+    publish_event(&js, &names, "5-0", opened(5, position(user, 12))).await;
+    eventually("a later event is written", || stored(&db, &[10, 11, 12])).await;
+    assert_eq!(dead().await, 2);
+
+    // Bounded deliveries, and a short ack wait: a restarted consumer soon gets what a killed
+    // one held (it waited 30 s before).
+    let consumer = js
+        .get_stream(names.events_stream())
+        .await
+        .expect("stream")
+        .consumer_info(functions::persist::CONSUMER)
+        .await
+        .expect("consumer")
+        .config
+        .clone();
+    assert!(consumer.max_deliver > 0, "{consumer:?}");
+    assert!(consumer.ack_wait <= Duration::from_secs(5), "{consumer:?}");
+    stop.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    support::delete_streams(&names).await;
+}

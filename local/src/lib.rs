@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod market;
+pub mod supervise;
 pub mod web;
 
 use std::future::Future;
@@ -114,7 +115,10 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 /// Migrates, connects and starts every part; returns once the HTTP port is bound. Everything
-/// stops when `shutdown` resolves, or when any part fails.
+/// stops when `shutdown` resolves, or when a part fails for good (the HTTP server, the hub, an
+/// engine with bad settings). Outages are ridden out: the engine waits and recovers by
+/// itself, persist, the feed and the candle consumer are started again if they fail, and the
+/// HTTP functions answer 503/504 meanwhile.
 pub async fn start(
     settings: RunnerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -149,11 +153,17 @@ pub async fn start(
         });
     }
     if settings.persist {
-        let rx = stop_rx.clone();
-        tasks.spawn(async move {
-            let r = functions::persist::run(js, names, db, stopped(rx)).await;
-            ("persist", r.map_err(RunError::from))
-        });
+        tasks.spawn(supervise::restarting(
+            "persist",
+            stop_rx.clone(),
+            move |rx| {
+                let (js, names, db) = (js.clone(), names.clone(), db.clone());
+                async move {
+                    let r = functions::persist::run(js, names, db, stopped(rx)).await;
+                    r.map_err(RunError::from)
+                }
+            },
+        ));
     }
     // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
     // candle consumer, as more tasks of this set.

@@ -1,6 +1,7 @@
 //! Market data inside the local runner: the price feed (Binance, falling back to the
 //! simulated walk on these offline machines), the WebSocket hub and the candle event function,
-//! each a task of the runner's set that stops on the shared shutdown signal.
+//! each a task of the runner's set that stops on the shared shutdown signal. The feed and the
+//! candle consumer are started again if they fail; the hub's sources reconnect by themselves.
 //!
 //! `MARKET_DATA=off` leaves all three out (`on`, the default, runs them; anything else is an
 //! error); the feed and hub read their usual variables
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::RunError;
+use crate::supervise::restarting;
 
 /// Which market-data parts run, and how. `None` leaves a part out.
 #[derive(Debug, Clone)]
@@ -87,18 +89,23 @@ pub async fn start(
     stop: &watch::Receiver<bool>,
 ) -> Result<Option<SocketAddr>, RunError> {
     if let Some(candles) = market.candles {
-        let (js, names, rx) = (async_nats::jetstream::new(nats), names, stop.clone());
-        tasks.spawn(async move {
-            let r = ingest::run(js, names, db, candles, stopped(rx)).await;
-            ("candles", r.map_err(|e| RunError::Market(e.to_string())))
-        });
+        let js = async_nats::jetstream::new(nats);
+        tasks.spawn(restarting("candles", stop.clone(), move |rx| {
+            let (js, names, db) = (js.clone(), names.clone(), db.clone());
+            async move {
+                let r = ingest::run(js, names, db, candles, stopped(rx)).await;
+                r.map_err(|e| RunError::Market(e.to_string()))
+            }
+        }));
     }
     if let Some(feed) = market.feed {
-        let rx = stop.clone();
-        tasks.spawn(async move {
-            let r = bus::feed::run(feed, stopped(rx)).await;
-            ("price-feed", r.map_err(|e| RunError::Market(e.to_string())))
-        });
+        tasks.spawn(restarting("price-feed", stop.clone(), move |rx| {
+            let feed = feed.clone();
+            async move {
+                let r = bus::feed::run(feed, stopped(rx)).await;
+                r.map_err(|e| RunError::Market(e.to_string()))
+            }
+        }));
     }
     let Some(hub) = market.hub else {
         return Ok(None);

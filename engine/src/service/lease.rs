@@ -6,7 +6,8 @@
 //! applying inputs as soon as it cannot prove it still holds the lease: a renewal answered
 //! "wrong revision" (someone else took over) or no successful renewal within the TTL. A second
 //! engine waits until the key is free: at once after a clean shutdown (the key is deleted),
-//! after at most the TTL when the holder died.
+//! after at most the TTL when the holder died. An engine that lost its lease in an outage
+//! takes it back at once if the key still names it (nobody else took over in between).
 
 use std::time::Duration;
 
@@ -35,12 +36,14 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Waits until this process holds the writer lease.
+    /// Waits until this process holds the writer lease. `previous`: the revision of the lease
+    /// this process held before it lost it in an outage, if any.
     pub async fn acquire(
         js: &jetstream::Context,
         names: &Names,
         holder: &str,
         ttl: Duration,
+        previous: Option<u64>,
     ) -> Result<Self, ServiceError> {
         let kv = open_bucket(js, names, ttl).await?;
         let mut told = false;
@@ -58,6 +61,16 @@ impl Lease {
                     });
                 }
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    if let Some(revision) = take_back(&kv, holder, previous).await {
+                        tracing::info!(holder, "holding the engine writer lock again");
+                        return Ok(Self {
+                            kv,
+                            holder: holder.to_string(),
+                            revision,
+                            ttl,
+                            valid_until: started + safe_span(ttl),
+                        });
+                    }
                     if !told {
                         let current = kv.get(KEY).await.ok().flatten().unwrap_or_default();
                         tracing::warn!(
@@ -71,6 +84,11 @@ impl Lease {
                 Err(e) => return Err(ServiceError::Nats(format!("writer lock: {e}"))),
             }
         }
+    }
+
+    /// The revision of the entry this lease last wrote.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// How often [`Lease::renew`] should run.
@@ -115,6 +133,23 @@ impl Lease {
             tracing::warn!("could not release the writer lock (it expires by itself): {e}");
         }
     }
+}
+
+/// Takes the lease back when the key is still exactly the entry this process last wrote (its
+/// own lease from before an outage, which it stopped using): a compare-and-set on that
+/// revision, so it fails if anyone wrote the key since. Saves waiting out the TTL.
+async fn take_back(kv: &kv::Store, holder: &str, previous: Option<u64>) -> Option<u64> {
+    let previous = previous?;
+    let entry = kv.entry(KEY).await.ok().flatten()?;
+    let ours = entry.revision == previous
+        && entry.operation == kv::Operation::Put
+        && entry.value.as_ref() == holder.as_bytes();
+    if !ours {
+        return None;
+    }
+    kv.update(KEY, holder.to_string().into(), entry.revision)
+        .await
+        .ok()
 }
 
 /// The part of the TTL we trust: the rest covers clock drift and request latency.

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
+use bus::backoff::Backoff;
 use bus::nats::{BusError, ensure_streams};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
@@ -68,10 +69,53 @@ pub async fn connect_store(settings: &Settings) -> Result<SnapshotStore, Service
     Ok(SnapshotStore::Postgres(pool))
 }
 
-/// Runs the engine until `shutdown` completes (clean stop) or a fatal error.
+/// Runs the engine until `shutdown` completes (clean stop) or a fatal error (bad settings, a
+/// gap in the log). Anything else (NATS or the snapshot store unreachable, the writer lease
+/// lost in an outage) stops writing at once; the engine then waits, takes the lease again,
+/// recovers from the newest snapshot and the log, and serves again: it never exits for an
+/// outage, so neither the local runner nor a deployment has to restart it.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServiceError> {
+    tokio::pin!(shutdown);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut lost_lease = None;
+    loop {
+        let started = Instant::now();
+        let error = match run_once(&settings, shutdown.as_mut(), &mut lost_lease).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => e,
+        };
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        tracing::error!(
+            retry_in_ms = delay.as_millis() as u64,
+            "engine stopped writing: {error}; it will recover and serve again"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.as_mut() => return Ok(()),
+        }
+    }
+}
+
+impl ServiceError {
+    /// Errors that another attempt cannot fix; the rest are outages the engine rides out.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Config(_) | Self::Gap { .. })
+    }
+}
+
+/// One life of a writer: connect, take the lease, recover, serve until shutdown or an error.
+/// `lost_lease`: the revision of a lease an earlier life lost (set here when this one does).
+async fn run_once(
+    settings: &Settings,
+    mut shutdown: std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
+    lost_lease: &mut Option<u64>,
 ) -> Result<(), ServiceError> {
     let client = async_nats::ConnectOptions::new()
         .name("engine")
@@ -80,15 +124,17 @@ pub async fn run(
         .map_err(|e| ServiceError::Nats(format!("connect: {e}")))?;
     let js = jetstream::new(client.clone());
     ensure_streams(&js, &settings.names, &settings.streams).await?;
-    let store = connect_store(&settings).await?;
-    tokio::pin!(shutdown);
+    let store = connect_store(settings).await?;
     let mut lease = tokio::select! {
-        lease = Lease::acquire(&js, &settings.names, &settings.instance_id, settings.lock_ttl) => lease?,
-        () = &mut shutdown => return Ok(()),
+        lease = Lease::acquire(&js, &settings.names, &settings.instance_id, settings.lock_ttl, lost_lease.take()) => lease?,
+        () = shutdown.as_mut() => return Ok(()),
     };
-    let result = serve(&settings, client, store, &mut lease, shutdown).await;
-    if !matches!(result, Err(ServiceError::LockLost(_))) {
-        lease.release().await;
+    let result = serve(settings, client, store, &mut lease, shutdown).await;
+    match &result {
+        Err(ServiceError::LockLost(_)) => *lost_lease = Some(lease.revision()),
+        // A clean stop frees the lock; after an outage it may still be ours to take back.
+        Ok(()) => lease.release().await,
+        Err(_) => *lost_lease = Some(lease.revision()),
     }
     result
 }

@@ -32,7 +32,8 @@ pub fn test_settings(names: &Names, db: &TestDatabase) -> Settings {
     s.nats_url = nats_url();
     s.database_url = db.url.clone();
     s.names = names.clone();
-    s.lock_ttl = Duration::from_millis(1_500);
+    // Short enough for quick failovers, long enough that a loaded machine keeps its lease.
+    s.lock_ttl = Duration::from_millis(3_000);
     s.snapshot_every = 50;
     s.snapshot_interval = Duration::from_secs(1);
     s.purge_inputs = false;

@@ -216,7 +216,8 @@ pub async fn delete_streams(names: &Names) {
     };
     let js = async_nats::jetstream::new(nats);
     let lock = format!("KV_{}", engine::service::lock_bucket_name(names));
-    for stream in [names.engine_stream(), names.events_stream(), lock] {
+    let dead = names.dead_letter_stream();
+    for stream in [names.engine_stream(), names.events_stream(), lock, dead] {
         let _ = js.delete_stream(&stream).await;
     }
 }
