@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use bus::Names;
 use bus::feed::{FeedSettings, SpreadTable};
 use bus::hub::{HubSettings, HubStats};
-use bus::settings::{Env, SettingsError};
+use bus::settings::Env;
 use engine::AssetTable;
 use functions::candles::ingest::{self, IngestSettings};
 use sqlx::PgPool;

@@ -1,6 +1,7 @@
 //! `persist`: the event function that writes positions to PostgreSQL, as its own process
 //! (the local runner runs it as a task): a durable consumer of `EVENTS` until SIGINT/SIGTERM.
-//! Settings as the HTTP functions (`NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX`); the
+//! Settings as the HTTP functions (`NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX`; no
+//! `JWT_SECRET`: it handles no tokens); the
 //! migrations must have run (the `migrate` job, the engine or the local runner do).
 
 use functions::Settings;
@@ -8,7 +9,7 @@ use functions::Settings;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     functions::lambda::init_json_tracing();
-    let settings = Settings::from_env();
+    let settings = Settings::from_env_without_secret().inspect_err(|e| tracing::error!("{e}"))?;
     let db = functions::state::pool_options(&settings)
         .connect(&settings.database_url)
         .await?;
