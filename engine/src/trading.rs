@@ -17,20 +17,28 @@
 //!   `slippage_exceeded`; invalid levels `invalid_stop_loss` / `invalid_take_profit`;
 //!   `margin = quantity * fillPrice / leverage`, rounded up to the cent, more than
 //!   `freeMargin`: `insufficient_margin`; so is a margin too thin to cover the spread (the
-//!   close-side price already at or past the liquidation price: it would be liquidated at once).
+//!   close-side price already at or beyond the exact liquidation level: it would be liquidated
+//!   at once).
 //! - **Stop-loss / take-profit** are optional, set at open or changed later (`ModifyPosition`
 //!   replaces both; none clears a level). A buy's stop-loss must be below the current bid and
 //!   its take-profit above it; a sell's stop-loss above the current ask and its take-profit
 //!   below it; a level has at most the asset's price decimals.
-//! - **Liquidation price:** buy `open - margin / quantity`, sell `open + margin / quantity`,
-//!   rounded to the price decimals towards the open price; none when at or below zero.
+//! - **Liquidation:** the exact level is buy `open - margin / quantity`, sell
+//!   `open + margin / quantity` (unrounded: where the market loss equals the margin). A position
+//!   is liquidated when its close-side price is at or beyond it, i.e. when
+//!   `(open - bid) * quantity >= margin` for a buy, `(ask - open) * quantity >= margin` for a
+//!   sell. The `liquidationPrice` shown is that level rounded to the price decimals *away* from
+//!   the open price (down for a buy, up for a sell), so every price on the grid at or beyond
+//!   the shown level liquidates and none before it does; none when it rounds to zero or below
+//!   (a buy at 1x cannot lose more than its margin, and such a position is never liquidated).
 //! - **Every price tick** for an asset, for each open position it triggers (in position id
-//!   order): a buy whose bid is at or below its liquidation price, or a sell whose ask is at or
-//!   above it, is closed `liquidation` with a realised PnL of exactly `-margin` (the excess
-//!   market loss, if any, is recorded as `absorbed_loss`); otherwise a buy closes `stop_loss`
-//!   when bid <= SL and `take_profit` when bid >= TP, a sell `stop_loss` when ask >= SL and
-//!   `take_profit` when ask <= TP. Such closes fill at the tick's price (bid for a buy, ask for
-//!   a sell), not at the trigger level. A crossed tick (bid above ask) is ignored.
+//!   order): a position at or beyond its exact liquidation level (a buy valued at the bid, a
+//!   sell at the ask) is closed `liquidation` with a realised PnL of exactly `-margin` (its
+//!   market loss is at least the margin; the excess, if any, is recorded as `absorbed_loss`);
+//!   otherwise a buy closes `stop_loss` when bid <= SL and `take_profit` when bid >= TP, a
+//!   sell `stop_loss` when ask >= SL and `take_profit` when ask <= TP. Such closes fill at the
+//!   tick's price (bid for a buy, ask for a sell), not at the trigger level. A crossed tick
+//!   (bid above ask) is ignored.
 //! - **Close** (manual): a buy closes at the bid, a sell at the ask;
 //!   `pnl = (close - open) * quantity` for a buy, `(open - close) * quantity` for a sell,
 //!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
@@ -304,10 +312,8 @@ impl Engine {
             spec.price_decimals,
         );
         let valued_at = close_side_price(cmd.side, quote).value();
-        let born_liquidated = liquidation.is_some_and(|level| match cmd.side {
-            Side::Buy => valued_at <= level,
-            Side::Sell => valued_at >= level,
-        });
+        let born_liquidated = liquidation.is_some()
+            && math::is_liquidated(cmd.side, fill.value(), margin, quantity, valued_at);
         if born_liquidated {
             return reject(
                 RejectCode::InsufficientMargin,
@@ -569,6 +575,19 @@ fn close_side_price(side: Side, quote: &PriceTick) -> Price {
     }
 }
 
+/// Whether a position valued at `fill` is at or beyond its exact liquidation level (one
+/// without a liquidation price cannot be liquidated).
+pub(crate) fn is_liquidated(p: &Position, fill: Decimal) -> bool {
+    p.liquidation_price.is_some()
+        && math::is_liquidated(
+            p.side,
+            p.open_price.value(),
+            p.margin.value(),
+            p.quantity.value(),
+            fill,
+        )
+}
+
 /// Which rule, if any, closes a position valued at `fill` (its close-side price):
 /// liquidation first, then stop-loss, then take-profit.
 fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
@@ -579,7 +598,7 @@ fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
             (Side::Buy, false) | (Side::Sell, true) => fill >= l.value(),
         })
     };
-    if crossed(p.liquidation_price, true) {
+    if is_liquidated(p, fill) {
         Some(CloseReason::Liquidation)
     } else if crossed(p.stop_loss, true) {
         Some(CloseReason::StopLoss)
