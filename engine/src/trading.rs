@@ -44,8 +44,10 @@
 //!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
 //!   A position that is not the caller's, or not open, is `position_not_found`.
 //! - **Idempotency:** every command carries a command id; applying an id a second time changes
-//!   nothing and returns the first reply (a bounded window of recent ids is part of the state);
-//!   the same id with a different command is `command_id_reused`.
+//!   nothing and returns the first reply (a bounded window of recent ids and their commands'
+//!   SHA-256 fingerprints is part of the state); the same id with a different command is
+//!   `command_id_reused`, and so is the reply lookup of a duplicate (`GetCommandReply`) that
+//!   names a different command than the one applied under that id.
 //! - **Determinism:** the state after a sequence of inputs is a pure function of it (time is
 //!   passed in). A snapshot restored and fed the remaining inputs equals the straight run.
 
@@ -53,14 +55,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{
     Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
-    EngineInput, Event, ModifyPosition, Money, OpenPosition, Position, PositionId, PositionView,
-    Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply, Side, TimestampMs, UserId,
+    CommandId, EngineInput, Event, Fingerprint, ModifyPosition, Money, OpenPosition, Position,
+    PositionId, PositionView, Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply,
+    Side, TimestampMs, UserId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AssetSpec, EngineConfig};
-use crate::idempotency::{Seen, Window, fingerprint};
+use crate::idempotency::{Seen, Window};
 use crate::index::TriggerIndex;
 use crate::math;
 
@@ -108,6 +111,14 @@ impl PartialEq for Engine {
     }
 }
 
+/// The answer to a command id already applied to a different command.
+fn id_reused(id: &CommandId) -> Reply {
+    Reply::Rejected(Rejection::new(
+        RejectCode::CommandIdReused,
+        format!("command id {id} was already used for a different command"),
+    ))
+}
+
 fn reject(code: RejectCode, message: impl Into<String>) -> Result<Accepted, Rejection> {
     Err(Rejection::new(code, message))
 }
@@ -148,14 +159,39 @@ impl Engine {
         serde_json::to_vec(self).expect("engine state serialises")
     }
 
+    /// Reads a snapshot of the state written by an engine whose liquidation prices were
+    /// rounded towards the open price (snapshot format 1): as [`Engine::restore`], then every
+    /// open position's shown liquidation price is recomputed by today's rule (its trigger is
+    /// the exact level either way).
+    pub fn restore_format_1(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut engine = Self::restore(bytes)?;
+        for p in engine.positions.values_mut() {
+            let decimals = engine.config.assets.get(p.asset).price_decimals;
+            let shown = math::liquidation_price(
+                p.side,
+                p.open_price.value(),
+                p.margin.value(),
+                p.quantity.value(),
+                decimals,
+            );
+            p.liquidation_price = shown.and_then(price);
+        }
+        engine.rebuild_triggers();
+        Ok(engine)
+    }
+
+    fn rebuild_triggers(&mut self) {
+        let mut triggers = TriggerIndex::default();
+        for p in self.positions.values() {
+            triggers.insert(p);
+        }
+        self.triggers = triggers;
+    }
+
     /// Reads a snapshot back and rebuilds the trigger indexes.
     pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         let mut engine: Engine = serde_json::from_slice(bytes)?;
-        let mut triggers = TriggerIndex::default();
-        for p in engine.positions.values() {
-            triggers.insert(p);
-        }
-        engine.triggers = triggers;
+        engine.rebuild_triggers();
         Ok(engine)
     }
 
@@ -188,8 +224,8 @@ impl Engine {
         CommandEnvelope { id, command }: CommandEnvelope,
         now: i64,
     ) -> Outcome {
-        let fp = fingerprint(&command);
-        match self.applied.check(&id, fp) {
+        let fp = Fingerprint::of(&command);
+        match self.applied.check(&id, &fp) {
             Seen::Same(reply) => {
                 return Outcome {
                     reply: Some(reply.clone()),
@@ -197,12 +233,8 @@ impl Engine {
                 };
             }
             Seen::Different => {
-                let rejection = Rejection::new(
-                    RejectCode::CommandIdReused,
-                    format!("command id {id} was already used for a different command"),
-                );
                 return Outcome {
-                    reply: Some(Reply::Rejected(rejection)),
+                    reply: Some(id_reused(&id)),
                     events: Vec::new(),
                 };
             }
@@ -503,8 +535,15 @@ impl Engine {
                 },
                 None => not_found(),
             },
-            Query::GetCommandReply { command_id } => QueryReply::CommandReply {
-                reply: self.applied.reply(command_id).cloned(),
+            Query::GetCommandReply {
+                command_id,
+                fingerprint,
+            } => QueryReply::CommandReply {
+                reply: match self.applied.check(command_id, fingerprint) {
+                    Seen::New => None,
+                    Seen::Same(reply) => Some(reply.clone()),
+                    Seen::Different => Some(id_reused(command_id)),
+                },
             },
             Query::GetPrices => QueryReply::Prices {
                 quotes: self.quotes.iter().flatten().cloned().collect(),

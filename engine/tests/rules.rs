@@ -3,8 +3,8 @@
 mod support;
 
 use bus::{
-    Accepted, AccountSummary, Asset, CloseReason, Command, Event, Query, QueryReply, RejectCode,
-    Reply, Side,
+    Accepted, AccountSummary, Asset, CloseReason, Command, Event, Fingerprint, Query, QueryReply,
+    RejectCode, Reply, Side,
 };
 use engine::math;
 use rstest::rstest;
@@ -549,10 +549,38 @@ fn the_idempotency_window_is_bounded() {
     );
     let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
         command_id: bus::CommandId::new("c").expect("id"),
+        fingerprint: Fingerprint::of(&create(3)),
     }) else {
         panic!("command reply");
     };
     assert!(matches!(reply, Some(Reply::Accepted(_))));
+}
+
+/// The duplicate path's lookup names the command: the reply to that command, the reused-id
+/// refusal for another command under the same id (never the other command's reply), nothing
+/// for an id not applied.
+#[rstest]
+#[case::the_same_command("k1", "0.01", Some(None))]
+#[case::another_command_under_the_id("k1", "0.02", Some(Some(RejectCode::CommandIdReused)))]
+#[case::an_id_not_applied("k2", "0.01", None)]
+fn the_reply_lookup_checks_the_fingerprint(
+    #[case] id: &str,
+    #[case] quantity: &str,
+    #[case] expected: Option<Option<RejectCode>>,
+) {
+    let mut w = btc_world();
+    let open = |q| Command::OpenPosition(open_cmd(user(ALICE), Asset::Btc, Side::Buy, q, 10));
+    let first = w.command_with_id("k1", open("0.01")).reply;
+    let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
+        command_id: bus::CommandId::new(id).expect("id"),
+        fingerprint: Fingerprint::of(&open(quantity)),
+    }) else {
+        panic!("command reply");
+    };
+    assert_eq!(reply.as_ref().map(rejection_code), expected);
+    if expected == Some(None) {
+        assert_eq!(reply, first);
+    }
 }
 
 // ---- queries ----
