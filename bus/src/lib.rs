@@ -25,6 +25,7 @@ pub mod subjects;
 #[cfg(feature = "nats")]
 pub mod trades;
 pub mod types;
+pub mod unchecked;
 
 pub use envelope::{DecodeError, Envelope};
 pub use fingerprint::Fingerprint;
@@ -32,3 +33,4 @@ pub use market::{MarketQuote, PriceKeys, Trade};
 pub use messages::*;
 pub use subjects::Names;
 pub use types::*;
+pub use unchecked::Unchecked;

@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bus::{
     Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyPosition, OpenPosition, PositionId,
-    Price, Quantity, Query, QueryReply, Reply, Side,
+    Price, Quantity, Query, QueryReply, RejectCode, Reply, Side, Unchecked,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,17 +21,19 @@ use crate::error::{ApiError, engine_error};
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 
+/// Quantity, leverage and levels are any well-formed number here: one that breaks a trading
+/// rule is 422 with the rule's code (as the engine answers), only malformed input is 400.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenRequest {
     asset: Asset,
     side: Side,
-    quantity: Quantity,
-    leverage: Leverage,
+    quantity: Unchecked<Quantity>,
+    leverage: Unchecked<Leverage>,
     #[serde(default)]
-    stop_loss: Option<Price>,
+    stop_loss: Option<Unchecked<Price>>,
     #[serde(default)]
-    take_profit: Option<Price>,
+    take_profit: Option<Unchecked<Price>>,
     #[serde(default)]
     expected_price: Option<Price>,
     #[serde(default)]
@@ -50,9 +52,9 @@ struct CloseRequest {
 struct ModifyRequest {
     position_id: PositionId,
     #[serde(default)]
-    stop_loss: Option<Price>,
+    stop_loss: Option<Unchecked<Price>>,
     #[serde(default)]
-    take_profit: Option<Price>,
+    take_profit: Option<Unchecked<Price>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,6 +92,26 @@ async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accepted, ApiErr
     }
 }
 
+/// A value checked against the trading rule `code` names: 422 with that code if it breaks it.
+fn rule<T>(value: Unchecked<T>, code: RejectCode) -> Result<T, ApiError> {
+    value.check(code).map_err(ApiError::Rejected)
+}
+
+/// An optional stop-loss and take-profit, checked against their rules.
+fn levels(
+    stop_loss: Option<Unchecked<Price>>,
+    take_profit: Option<Unchecked<Price>>,
+) -> Result<(Option<Price>, Option<Price>), ApiError> {
+    Ok((
+        stop_loss
+            .map(|p| rule(p, RejectCode::InvalidStopLoss))
+            .transpose()?,
+        take_profit
+            .map(|p| rule(p, RejectCode::InvalidTakeProfit))
+            .transpose()?,
+    ))
+}
+
 fn unexpected(accepted: Accepted) -> ApiError {
     ApiError::Internal(format!("unexpected engine reply {accepted:?}"))
 }
@@ -102,14 +124,17 @@ async fn open(
     JsonBody(body): JsonBody<OpenRequest>,
 ) -> Result<(StatusCode, Json<Wrapped<PositionBody>>), ApiError> {
     let id = command_id(user.0, &headers)?;
+    let leverage = rule(body.leverage, RejectCode::InvalidLeverage)?;
+    let quantity = rule(body.quantity, RejectCode::InvalidQuantity)?;
+    let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::OpenPosition(OpenPosition {
         user_id: user.0,
         asset: body.asset,
         side: body.side,
-        quantity: body.quantity,
-        leverage: body.leverage,
-        stop_loss: body.stop_loss,
-        take_profit: body.take_profit,
+        quantity,
+        leverage,
+        stop_loss,
+        take_profit,
         expected_price: body.expected_price,
         max_slippage_bps: body.max_slippage_bps,
     });
@@ -152,11 +177,12 @@ async fn modify(
     JsonBody(body): JsonBody<ModifyRequest>,
 ) -> Result<Json<Wrapped<PositionBody>>, ApiError> {
     let id = command_id(user.0, &headers)?;
+    let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::ModifyPosition(ModifyPosition {
         user_id: user.0,
         position_id: body.position_id,
-        stop_loss: body.stop_loss,
-        take_profit: body.take_profit,
+        stop_loss,
+        take_profit,
     });
     match send(&state, CommandEnvelope { id, command }).await? {
         Accepted::PositionModified { position } => Ok(Json(Wrapped {
