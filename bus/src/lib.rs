@@ -2,7 +2,7 @@
 //! value types parsed at the edge, engine inputs, queries, replies, events, versioned
 //! envelopes and NATS subject names.
 //!
-//! This crate is deliberately light (serde, rust_decimal, uuid): the pure engine core depends
+//! This crate is deliberately light (serde, rust_decimal, uuid, sha2): the pure engine core depends
 //! on it.
 
 #[cfg(feature = "auth")]
@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod envelope;
 #[cfg(feature = "feed")]
 pub mod feed;
+pub mod fingerprint;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod market;
@@ -27,9 +28,12 @@ pub mod subjects;
 #[cfg(feature = "nats")]
 pub mod trades;
 pub mod types;
+pub mod unchecked;
 
 pub use envelope::{DecodeError, Envelope};
+pub use fingerprint::Fingerprint;
 pub use market::{MarketQuote, PriceKeys, Trade};
 pub use messages::*;
 pub use subjects::Names;
 pub use types::*;
+pub use unchecked::Unchecked;

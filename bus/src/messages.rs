@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fingerprint::Fingerprint;
 use crate::types::{
     Asset, CommandId, Leverage, Money, PositionId, Price, Quantity, Side, TimestampMs, UserId,
 };
@@ -107,9 +108,12 @@ pub enum Query {
     ListOpenPositions {
         user_id: UserId,
     },
-    /// The reply a command got, while its id is in the engine's idempotency window.
+    /// The reply the command with this id and fingerprint got, while its id is in the
+    /// engine's idempotency window: `command_id_reused` if the id was applied to a different
+    /// command, none if the id was not applied (yet).
     GetCommandReply {
         command_id: CommandId,
+        fingerprint: Fingerprint,
     },
     /// Latest bid/ask per asset the engine has seen.
     GetPrices,

@@ -106,6 +106,15 @@ pub enum Side {
     Sell,
 }
 
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
 impl FromStr for Side {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,71 +1,35 @@
 //! The bounded window of recently applied command ids and their replies.
 //!
 //! It is part of the engine state (and of snapshots), so replay after a restart answers a
-//! retried command exactly as the first time. Each id is stored with a fingerprint of its
-//! command, so reusing an id for a different command is detected rather than answered with
-//! the wrong reply.
+//! retried command exactly as the first time. Each id is stored with its command's
+//! [`Fingerprint`] (SHA-256 of the canonical command, from `bus`), so reusing an id for a
+//! different command is detected rather than answered with the wrong reply, on the log path
+//! and on the duplicate path's reply lookup alike.
+//!
+//! Snapshots of format 1 stored a `u64` built from `std::hash::Hash`, which is not stable
+//! across compiler or crate versions. Those entries are still read, but their fingerprint
+//! cannot be compared: an id remembered with one is answered `command_id_reused` (a conflict,
+//! never another command's reply, never applied twice) until it ages out of the window.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
-use bus::{Command, CommandId, Reply};
+use bus::{CommandId, Fingerprint, Reply};
 use serde::{Deserialize, Serialize};
 
-/// A fixed, portable hash (FNV-1a's constants, fed a word at a time), so fingerprints are the
-/// same in every process and survive restarts and snapshots. Not for hash tables: it only
-/// tells whether a retried command id carries the same command.
-struct Fingerprint(u64);
-
-impl Fingerprint {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0 ^ word)
-            .wrapping_mul(0x0100_0000_01b3)
-            .rotate_left(29);
-    }
-}
-
-impl Hasher for Fingerprint {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.mix(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.mix(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
-    }
-}
-
-pub fn fingerprint(command: &Command) -> u64 {
-    let mut h = Fingerprint(0xcbf2_9ce4_8422_2325);
-    command.hash(&mut h);
-    h.finish()
+/// The fingerprint remembered with a command id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    /// 64 hex digits (snapshot format 2 on).
+    Sha256(Fingerprint),
+    /// A format-1 snapshot's unstable hash: matches nothing.
+    Legacy(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Remembered {
     id: CommandId,
-    fingerprint: u64,
+    fingerprint: Stored,
     reply: Reply,
 }
 
@@ -109,7 +73,7 @@ impl From<WindowData> for Window {
     fn from(d: WindowData) -> Self {
         let mut w = Window::new(d.capacity);
         for r in d.entries {
-            w.remember(r.id, r.fingerprint, r.reply);
+            w.push(r);
         }
         w
     }
@@ -138,20 +102,24 @@ impl Window {
         self.ring.get(usize::try_from(at - self.evicted).ok()?)
     }
 
-    pub fn check(&self, id: &CommandId, fingerprint: u64) -> Seen<'_> {
+    pub fn check(&self, id: &CommandId, fingerprint: &Fingerprint) -> Seen<'_> {
         match self.get(id) {
             None => Seen::New,
-            Some(r) if r.fingerprint == fingerprint => Seen::Same(&r.reply),
+            Some(r) if r.fingerprint == Stored::Sha256(*fingerprint) => Seen::Same(&r.reply),
             Some(_) => Seen::Different,
         }
     }
 
-    pub fn reply(&self, id: &CommandId) -> Option<&Reply> {
-        self.get(id).map(|r| &r.reply)
+    /// Remembers a command that was not in the window (the caller checked).
+    pub fn remember(&mut self, id: CommandId, fingerprint: Fingerprint, reply: Reply) {
+        self.push(Remembered {
+            id,
+            fingerprint: Stored::Sha256(fingerprint),
+            reply,
+        });
     }
 
-    /// Remembers a command that was not in the window (the caller checked).
-    pub fn remember(&mut self, id: CommandId, fingerprint: u64, reply: Reply) {
+    fn push(&mut self, entry: Remembered) {
         if self.ring.len() >= self.capacity
             && let Some(oldest) = self.ring.pop_front()
         {
@@ -159,11 +127,7 @@ impl Window {
             self.evicted += 1;
         }
         let at = self.evicted + self.ring.len() as u64;
-        self.positions.insert(id.clone(), at);
-        self.ring.push_back(Remembered {
-            id,
-            fingerprint,
-            reply,
-        });
+        self.positions.insert(entry.id.clone(), at);
+        self.ring.push_back(entry);
     }
 }

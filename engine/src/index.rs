@@ -10,12 +10,20 @@
 //! keeps every truly crossed level in the answer (`L >= p` implies `floor(L) >= floor(p)`, and
 //! `L <= p` implies `floor(L) <= floor(p)`); the caller re-checks each candidate exactly, so a
 //! level with more than 8 decimals can at worst be a candidate that is then not triggered.
+//!
+//! A liquidation entry is keyed by the position's exact level (`open ∓ margin / quantity`,
+//! not the rounded price shown), widened by one key unit towards the open price: the division
+//! behind the level is rounded at 28 significant digits, far below 1e-8, so the widened key
+//! keeps every position that [`crate::math::is_liquidated`] (the exact re-check, by
+//! multiplication) liquidates among the candidates.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use bus::{Asset, Position, PositionId, Side};
 use rust_decimal::Decimal;
+
+use crate::math;
 
 type Levels = BTreeSet<(i64, PositionId)>;
 
@@ -43,6 +51,21 @@ fn key(value: Decimal) -> i64 {
         mantissa.div_euclid(POW10[(scale - KEY_DECIMALS) as usize])
     };
     i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The key of a position's liquidation entry: its exact level, widened by one unit towards
+/// the open price (see the module doc).
+fn liquidation_key(p: &Position) -> i64 {
+    let level = math::liquidation_level(
+        p.side,
+        p.open_price.value(),
+        p.margin.value(),
+        p.quantity.value(),
+    );
+    match p.side {
+        Side::Buy => key(level).saturating_add(1),
+        Side::Sell => key(level).saturating_sub(1),
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -111,8 +134,8 @@ impl TriggerIndex {
     pub fn insert(&mut self, p: &Position) {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
-        if let Some(level) = p.liquidation_price {
-            side.liquidation.insert((key(level.value()), id));
+        if p.liquidation_price.is_some() {
+            side.liquidation.insert((liquidation_key(p), id));
         }
         if let Some(level) = p.stop_loss {
             side.stop_loss.insert((key(level.value()), id));
@@ -125,8 +148,8 @@ impl TriggerIndex {
     pub fn remove(&mut self, p: &Position) {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
-        if let Some(level) = p.liquidation_price {
-            side.liquidation.remove(&(key(level.value()), id));
+        if p.liquidation_price.is_some() {
+            side.liquidation.remove(&(liquidation_key(p), id));
         }
         if let Some(level) = p.stop_loss {
             side.stop_loss.remove(&(key(level.value()), id));
@@ -170,8 +193,68 @@ impl TriggerIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::key;
+    use super::{TriggerIndex, key};
+    use bus::{Asset, Position, PositionId, Side, UserId};
     use rust_decimal::Decimal;
+
+    fn eth_position(side: Side, open: &str, margin: &str, shown: &str) -> Position {
+        let d = |s: &str| s.parse::<Decimal>().expect("decimal");
+        Position {
+            id: PositionId(1),
+            user_id: UserId(uuid::Uuid::nil()),
+            asset: Asset::Eth,
+            side,
+            quantity: "11.479".parse().expect("quantity"),
+            leverage: bus::Leverage::new(10).expect("leverage"),
+            open_price: open.parse().expect("open"),
+            margin: bus::Money::new(d(margin)).expect("margin"),
+            liquidation_price: Some(shown.parse().expect("level")),
+            stop_loss: None,
+            take_profit: None,
+            opened_at: 0,
+        }
+    }
+
+    /// Prices in steps of 1e-9 across the exact level: every price the exact rule liquidates
+    /// is a candidate, and candidates end within two key units of the level.
+    #[test]
+    fn liquidation_keys_agree_with_the_exact_level() {
+        let cases = [
+            // ETH buy 11.479 at 3145.67, margin 3610.92: level 2831.10252896593779945988...
+            (Side::Buy, "3145.67", "3610.92", "2831.10", "2831.102528950"),
+            // The mirror sell from 3145.57: level 3460.13747103406220054011...
+            (
+                Side::Sell,
+                "3145.57",
+                "3610.92",
+                "3460.14",
+                "3460.137471020",
+            ),
+        ];
+        for (side, open, margin, shown, from) in cases {
+            let p = eth_position(side, open, margin, shown);
+            let mut index = TriggerIndex::default();
+            index.insert(&p);
+            let start: Decimal = from.parse().expect("start");
+            let (mut liquidated, mut candidates) = (0, 0);
+            for step in 0..40 {
+                let price = start + Decimal::new(step, 9);
+                let exact = crate::trading::is_liquidated(&p, price);
+                let candidate = index.candidates(Asset::Eth, price, price) == vec![p.id];
+                assert!(candidate || !exact, "{side:?} at {price} missed");
+                liquidated += usize::from(exact);
+                candidates += usize::from(candidate);
+            }
+            assert!(
+                (1..40).contains(&liquidated),
+                "{side:?}: the range spans the level"
+            );
+            assert!(
+                candidates - liquidated <= 20,
+                "{side:?}: {candidates} vs {liquidated}"
+            );
+        }
+    }
 
     #[test]
     fn crossed_quotes_are_decided_exactly() {

@@ -12,10 +12,21 @@ pub fn margin(quantity: Decimal, price: Decimal, leverage: u32) -> Decimal {
         .round_dp_with_strategy(MONEY_DECIMALS, RoundingStrategy::ToPositiveInfinity)
 }
 
-/// buy: `open - margin / quantity`; sell: `open + margin / quantity`, rounded to the asset's
-/// price decimals towards the open price (so a position is liquidated no later than the point
-/// where its loss equals its margin). `None` when the level is at or below zero: a buy at 1x
-/// leverage cannot lose more than its margin.
+/// The exact level at which a position's market loss equals its margin: buy
+/// `open - margin / quantity`, sell `open + margin / quantity`, unrounded (28 significant
+/// digits; [`is_liquidated`] decides the rule itself without dividing).
+pub fn liquidation_level(side: Side, open: Decimal, margin: Decimal, quantity: Decimal) -> Decimal {
+    let distance = margin / quantity;
+    match side {
+        Side::Buy => open - distance,
+        Side::Sell => open + distance,
+    }
+}
+
+/// The liquidation price shown for a position: [`liquidation_level`] rounded to the asset's
+/// price decimals *away* from the open price (down for a buy, up for a sell), so every price
+/// on the grid at or beyond it liquidates and none before it does. `None` when that is at or
+/// below zero: such a buy (e.g. at 1x leverage) cannot lose more than its margin.
 pub fn liquidation_price(
     side: Side,
     open: Decimal,
@@ -23,14 +34,34 @@ pub fn liquidation_price(
     quantity: Decimal,
     price_decimals: u32,
 ) -> Option<Decimal> {
-    let distance = margin / quantity;
-    let level = match side {
-        Side::Buy => (open - distance)
-            .round_dp_with_strategy(price_decimals, RoundingStrategy::ToPositiveInfinity),
-        Side::Sell => (open + distance)
-            .round_dp_with_strategy(price_decimals, RoundingStrategy::ToNegativeInfinity),
+    let level = liquidation_level(side, open, margin, quantity);
+    let away = match side {
+        Side::Buy => RoundingStrategy::ToNegativeInfinity,
+        Side::Sell => RoundingStrategy::ToPositiveInfinity,
     };
-    (level > Decimal::ZERO).then_some(level)
+    let shown = level.round_dp_with_strategy(price_decimals, away);
+    (shown > Decimal::ZERO).then_some(shown)
+}
+
+/// Whether a position valued at `price` (its close-side price) is at or beyond its exact
+/// liquidation level, i.e. its unrounded market loss at `price` is at least its margin:
+/// `(open - price) * quantity >= margin` for a buy, `(price - open) * quantity >= margin` for
+/// a sell. Multiplying instead of dividing keeps the comparison exact.
+pub fn is_liquidated(
+    side: Side,
+    open: Decimal,
+    margin: Decimal,
+    quantity: Decimal,
+    price: Decimal,
+) -> bool {
+    let loss_per_unit = match side {
+        Side::Buy => open - price,
+        Side::Sell => price - open,
+    };
+    // An overflowing product is a loss beyond any margin (or a gain beyond any loss).
+    loss_per_unit
+        .checked_mul(quantity)
+        .map_or(loss_per_unit > Decimal::ZERO, |loss| loss >= margin)
 }
 
 /// buy: `(close - open) * quantity`; sell: `(open - close) * quantity`; half-even to the cent.

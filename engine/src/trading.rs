@@ -17,27 +17,37 @@
 //!   `slippage_exceeded`; invalid levels `invalid_stop_loss` / `invalid_take_profit`;
 //!   `margin = quantity * fillPrice / leverage`, rounded up to the cent, more than
 //!   `freeMargin`: `insufficient_margin`; so is a margin too thin to cover the spread (the
-//!   close-side price already at or past the liquidation price: it would be liquidated at once).
+//!   close-side price already at or beyond the exact liquidation level: it would be liquidated
+//!   at once).
 //! - **Stop-loss / take-profit** are optional, set at open or changed later (`ModifyPosition`
 //!   replaces both; none clears a level). A buy's stop-loss must be below the current bid and
 //!   its take-profit above it; a sell's stop-loss above the current ask and its take-profit
 //!   below it; a level has at most the asset's price decimals.
-//! - **Liquidation price:** buy `open - margin / quantity`, sell `open + margin / quantity`,
-//!   rounded to the price decimals towards the open price; none when at or below zero.
+//! - **Liquidation:** the exact level is buy `open - margin / quantity`, sell
+//!   `open + margin / quantity` (unrounded: where the market loss equals the margin). A position
+//!   is liquidated when its close-side price is at or beyond it, i.e. when
+//!   `(open - bid) * quantity >= margin` for a buy, `(ask - open) * quantity >= margin` for a
+//!   sell. The `liquidationPrice` shown is that level rounded to the price decimals *away* from
+//!   the open price (down for a buy, up for a sell), so every price on the grid at or beyond
+//!   the shown level liquidates and none before it does; none when it rounds to zero or below
+//!   (a buy at 1x cannot lose more than its margin, and such a position is never liquidated).
 //! - **Every price tick** for an asset, for each open position it triggers (in position id
-//!   order): a buy whose bid is at or below its liquidation price, or a sell whose ask is at or
-//!   above it, is closed `liquidation` with a realised PnL of exactly `-margin` (the excess
-//!   market loss, if any, is recorded as `absorbed_loss`); otherwise a buy closes `stop_loss`
-//!   when bid <= SL and `take_profit` when bid >= TP, a sell `stop_loss` when ask >= SL and
-//!   `take_profit` when ask <= TP. Such closes fill at the tick's price (bid for a buy, ask for
-//!   a sell), not at the trigger level. A crossed tick (bid above ask) is ignored.
+//!   order): a position at or beyond its exact liquidation level (a buy valued at the bid, a
+//!   sell at the ask) is closed `liquidation` with a realised PnL of exactly `-margin` (its
+//!   market loss is at least the margin; the excess, if any, is recorded as `absorbed_loss`);
+//!   otherwise a buy closes `stop_loss` when bid <= SL and `take_profit` when bid >= TP, a
+//!   sell `stop_loss` when ask >= SL and `take_profit` when ask <= TP. Such closes fill at the
+//!   tick's price (bid for a buy, ask for a sell), not at the trigger level. A crossed tick
+//!   (bid above ask) is ignored.
 //! - **Close** (manual): a buy closes at the bid, a sell at the ask;
 //!   `pnl = (close - open) * quantity` for a buy, `(open - close) * quantity` for a sell,
 //!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
 //!   A position that is not the caller's, or not open, is `position_not_found`.
 //! - **Idempotency:** every command carries a command id; applying an id a second time changes
-//!   nothing and returns the first reply (a bounded window of recent ids is part of the state);
-//!   the same id with a different command is `command_id_reused`.
+//!   nothing and returns the first reply (a bounded window of recent ids and their commands'
+//!   SHA-256 fingerprints is part of the state); the same id with a different command is
+//!   `command_id_reused`, and so is the reply lookup of a duplicate (`GetCommandReply`) that
+//!   names a different command than the one applied under that id.
 //! - **Determinism:** the state after a sequence of inputs is a pure function of it (time is
 //!   passed in). A snapshot restored and fed the remaining inputs equals the straight run.
 
@@ -45,14 +55,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{
     Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
-    EngineInput, Event, ModifyPosition, Money, OpenPosition, Position, PositionId, PositionView,
-    Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply, Side, TimestampMs, UserId,
+    CommandId, EngineInput, Event, Fingerprint, ModifyPosition, Money, OpenPosition, Position,
+    PositionId, PositionView, Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply,
+    Side, TimestampMs, UserId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AssetSpec, EngineConfig};
-use crate::idempotency::{Seen, Window, fingerprint};
+use crate::idempotency::{Seen, Window};
 use crate::index::TriggerIndex;
 use crate::math;
 
@@ -100,6 +111,14 @@ impl PartialEq for Engine {
     }
 }
 
+/// The answer to a command id already applied to a different command.
+fn id_reused(id: &CommandId) -> Reply {
+    Reply::Rejected(Rejection::new(
+        RejectCode::CommandIdReused,
+        format!("command id {id} was already used for a different command"),
+    ))
+}
+
 fn reject(code: RejectCode, message: impl Into<String>) -> Result<Accepted, Rejection> {
     Err(Rejection::new(code, message))
 }
@@ -140,14 +159,39 @@ impl Engine {
         serde_json::to_vec(self).expect("engine state serialises")
     }
 
+    /// Reads a snapshot of the state written by an engine whose liquidation prices were
+    /// rounded towards the open price (snapshot format 1): as [`Engine::restore`], then every
+    /// open position's shown liquidation price is recomputed by today's rule (its trigger is
+    /// the exact level either way).
+    pub fn restore_format_1(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut engine = Self::restore(bytes)?;
+        for p in engine.positions.values_mut() {
+            let decimals = engine.config.assets.get(p.asset).price_decimals;
+            let shown = math::liquidation_price(
+                p.side,
+                p.open_price.value(),
+                p.margin.value(),
+                p.quantity.value(),
+                decimals,
+            );
+            p.liquidation_price = shown.and_then(price);
+        }
+        engine.rebuild_triggers();
+        Ok(engine)
+    }
+
+    fn rebuild_triggers(&mut self) {
+        let mut triggers = TriggerIndex::default();
+        for p in self.positions.values() {
+            triggers.insert(p);
+        }
+        self.triggers = triggers;
+    }
+
     /// Reads a snapshot back and rebuilds the trigger indexes.
     pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         let mut engine: Engine = serde_json::from_slice(bytes)?;
-        let mut triggers = TriggerIndex::default();
-        for p in engine.positions.values() {
-            triggers.insert(p);
-        }
-        engine.triggers = triggers;
+        engine.rebuild_triggers();
         Ok(engine)
     }
 
@@ -180,8 +224,8 @@ impl Engine {
         CommandEnvelope { id, command }: CommandEnvelope,
         now: i64,
     ) -> Outcome {
-        let fp = fingerprint(&command);
-        match self.applied.check(&id, fp) {
+        let fp = Fingerprint::of(&command);
+        match self.applied.check(&id, &fp) {
             Seen::Same(reply) => {
                 return Outcome {
                     reply: Some(reply.clone()),
@@ -189,12 +233,8 @@ impl Engine {
                 };
             }
             Seen::Different => {
-                let rejection = Rejection::new(
-                    RejectCode::CommandIdReused,
-                    format!("command id {id} was already used for a different command"),
-                );
                 return Outcome {
-                    reply: Some(Reply::Rejected(rejection)),
+                    reply: Some(id_reused(&id)),
                     events: Vec::new(),
                 };
             }
@@ -304,10 +344,8 @@ impl Engine {
             spec.price_decimals,
         );
         let valued_at = close_side_price(cmd.side, quote).value();
-        let born_liquidated = liquidation.is_some_and(|level| match cmd.side {
-            Side::Buy => valued_at <= level,
-            Side::Sell => valued_at >= level,
-        });
+        let born_liquidated = liquidation.is_some()
+            && math::is_liquidated(cmd.side, fill.value(), margin, quantity, valued_at);
         if born_liquidated {
             return reject(
                 RejectCode::InsufficientMargin,
@@ -497,8 +535,15 @@ impl Engine {
                 },
                 None => not_found(),
             },
-            Query::GetCommandReply { command_id } => QueryReply::CommandReply {
-                reply: self.applied.reply(command_id).cloned(),
+            Query::GetCommandReply {
+                command_id,
+                fingerprint,
+            } => QueryReply::CommandReply {
+                reply: match self.applied.check(command_id, fingerprint) {
+                    Seen::New => None,
+                    Seen::Same(reply) => Some(reply.clone()),
+                    Seen::Different => Some(id_reused(command_id)),
+                },
             },
             Query::GetPrices => QueryReply::Prices {
                 quotes: self.quotes.iter().flatten().cloned().collect(),
@@ -569,6 +614,19 @@ fn close_side_price(side: Side, quote: &PriceTick) -> Price {
     }
 }
 
+/// Whether a position valued at `fill` is at or beyond its exact liquidation level (one
+/// without a liquidation price cannot be liquidated).
+pub(crate) fn is_liquidated(p: &Position, fill: Decimal) -> bool {
+    p.liquidation_price.is_some()
+        && math::is_liquidated(
+            p.side,
+            p.open_price.value(),
+            p.margin.value(),
+            p.quantity.value(),
+            fill,
+        )
+}
+
 /// Which rule, if any, closes a position valued at `fill` (its close-side price):
 /// liquidation first, then stop-loss, then take-profit.
 fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
@@ -579,7 +637,7 @@ fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
             (Side::Buy, false) | (Side::Sell, true) => fill >= l.value(),
         })
     };
-    if crossed(p.liquidation_price, true) {
+    if is_liquidated(p, fill) {
         Some(CloseReason::Liquidation)
     } else if crossed(p.stop_loss, true) {
         Some(CloseReason::StopLoss)

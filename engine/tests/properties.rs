@@ -11,7 +11,7 @@ use bus::{
     ModifyPosition, OpenPosition, PositionId, Price, PriceTick, Quantity, Query, QueryReply, Side,
     UserId,
 };
-use engine::{Engine, EngineConfig};
+use engine::{Engine, EngineConfig, math};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use support::user;
@@ -158,7 +158,19 @@ fn check_invariants(
             let pnl = position.realized_pnl.value();
             *realized.entry(position.position.user_id).or_default() += pnl;
             prop_assert!(position.absorbed_loss.value() >= Decimal::ZERO);
-            if position.close_reason == CloseReason::Liquidation {
+            // A liquidation happens exactly at or beyond the exact level, any other close
+            // before it: a liquidation never charges more than the market loss.
+            let p = &position.position;
+            let beyond = math::is_liquidated(
+                p.side,
+                p.open_price.value(),
+                p.margin.value(),
+                p.quantity.value(),
+                position.close_price.value(),
+            );
+            let is_liquidation = position.close_reason == CloseReason::Liquidation;
+            prop_assert_eq!(beyond, is_liquidation, "{:?}", position);
+            if is_liquidation {
                 prop_assert_eq!(pnl, -position.position.margin.value());
             } else {
                 prop_assert_eq!(position.absorbed_loss.value(), Decimal::ZERO);
@@ -180,18 +192,64 @@ fn check_invariants(
         prop_assert!(balance >= Decimal::ZERO);
         prop_assert!(free_margin(engine, user(u)) >= Decimal::ZERO);
     }
+    for p in engine.positions() {
+        check_shown_level(p)?;
+    }
     if let EngineInput::PriceTick(t) = input
         && t.bid <= t.ask
     {
         for p in engine.positions().filter(|p| p.asset == t.asset) {
+            let valued_at = match p.side {
+                Side::Buy => t.bid,
+                Side::Sell => t.ask,
+            };
             if let Some(liq) = p.liquidation_price {
                 match p.side {
                     Side::Buy => prop_assert!(t.bid > liq, "{p:?} survived bid {}", t.bid),
                     Side::Sell => prop_assert!(t.ask < liq, "{p:?} survived ask {}", t.ask),
                 }
             }
+            let exact = math::is_liquidated(
+                p.side,
+                p.open_price.value(),
+                p.margin.value(),
+                p.quantity.value(),
+                valued_at.value(),
+            );
+            prop_assert!(!exact, "{p:?} survived its exact level at {valued_at}");
         }
     }
+    Ok(())
+}
+
+/// The shown liquidation price is the grid price nearest the exact level at or beyond it:
+/// it liquidates, the next price towards the open does not (every asset has 2 decimals here).
+fn check_shown_level(p: &bus::Position) -> Result<(), TestCaseError> {
+    let Some(shown) = p.liquidation_price else {
+        return Ok(());
+    };
+    let liquidated = |at: Decimal| {
+        math::is_liquidated(
+            p.side,
+            p.open_price.value(),
+            p.margin.value(),
+            p.quantity.value(),
+            at,
+        )
+    };
+    let cent = Decimal::new(1, 2);
+    let inside = match p.side {
+        Side::Buy => shown.value() + cent,
+        Side::Sell => shown.value() - cent,
+    };
+    prop_assert!(
+        liquidated(shown.value()),
+        "{p:?}: the shown level does not liquidate"
+    );
+    prop_assert!(
+        !liquidated(inside),
+        "{p:?}: {inside} liquidates before the shown level"
+    );
     Ok(())
 }
 

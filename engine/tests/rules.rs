@@ -3,8 +3,8 @@
 mod support;
 
 use bus::{
-    Accepted, AccountSummary, Asset, CloseReason, Command, Event, Query, QueryReply, RejectCode,
-    Reply, Side,
+    Accepted, AccountSummary, Asset, CloseReason, Command, Event, Fingerprint, Query, QueryReply,
+    RejectCode, Reply, Side,
 };
 use engine::math;
 use rstest::rstest;
@@ -45,14 +45,21 @@ fn margin_is_rounded_up_to_the_cent(
     assert_eq!(math::margin(dec(q), dec(p), lev), dec(expected));
 }
 
+// The liquidation rule itself and issue 8's examples: `tests/liquidation.rs`.
+// Expected values computed independently with python3's decimal (60 digits):
+// level = open -/+ margin / quantity, then quantize(0.01, ROUND_FLOOR / ROUND_CEILING).
 #[rstest]
-#[case(Side::Buy, "65000.50", "65.01", "0.01", Some("58499.50"))]
+#[case(Side::Buy, "65000.50", "65.01", "0.01", Some("58499.50"))] // exact level on the grid
 #[case(Side::Sell, "65000.50", "65.01", "0.01", Some("71501.50"))]
-#[case(Side::Buy, "65000.50", "15.17", "0.0007", Some("43329.08"))] // 43329.0714.. up, towards open
-#[case(Side::Sell, "64999.50", "15.17", "0.0007", Some("86670.92"))] // 86670.9285.. down, towards open
+#[case(Side::Buy, "65000.50", "15.17", "0.0007", Some("43329.07"))] // 43329.0714.. down
+#[case(Side::Sell, "64999.50", "15.17", "0.0007", Some("86670.93"))] // 86670.9285.. up
 #[case(Side::Buy, "3000.25", "30.01", "1", Some("2970.24"))]
+#[case(Side::Buy, "3145.67", "3610.92", "11.479", Some("2831.10"))] // 2831.102528.. (issue 8)
+#[case(Side::Buy, "150.00", "0.05", "0.03", Some("148.33"))] // 148.3333.. (issue 8)
+#[case(Side::Sell, "150.00", "0.05", "0.03", Some("151.67"))] // 151.6666..
 #[case(Side::Buy, "150.00", "300.00", "2", None)] // 1x buy: level 0, cannot be liquidated
-fn liquidation_price_rounds_towards_the_open(
+#[case(Side::Buy, "0.01", "0.02", "3", None)] // level 0.0033.. rounds down to 0: none
+fn liquidation_price_rounds_away_from_the_open(
     #[case] side: Side,
     #[case] open: &str,
     #[case] margin: &str,
@@ -176,7 +183,7 @@ fn a_buy_fills_at_the_ask_and_a_sell_at_the_bid() {
     let sell = w.opened(open_cmd(user(ALICE), Asset::Btc, Side::Sell, "0.0007", 3));
     assert_eq!(sell.open_price, price("64999.50"));
     assert_eq!(sell.margin.value(), dec("15.17"));
-    assert_eq!(sell.liquidation_price, Some(price("86670.92")));
+    assert_eq!(sell.liquidation_price, Some(price("86670.93")));
     assert_eq!(summary(&w, ALICE).used_margin.value(), dec("80.18"));
 }
 
@@ -220,12 +227,12 @@ fn a_margin_that_does_not_cover_the_spread_is_insufficient() {
     let mut w = World::new();
     w.account(user(ALICE));
     w.tick(Asset::Sol, "130.00", "131.72"); // a 1.72 spread
-    // Buy 1.11 at 131.72 with 77x: margin 1.90, liquidation 130.01, above the bid 130.00.
+    // Buy 1.11 at 131.72 with 77x: margin 1.90, exact level 130.0082.., above the bid 130.00.
     let reply = w.open(open_cmd(user(ALICE), Asset::Sol, Side::Buy, "1.11", 77));
     assert_eq!(rejection_code(&reply), Some(RejectCode::InsufficientMargin));
-    // At 50x the margin (2.93) covers the spread: liquidation 129.09 is below the bid.
+    // At 50x the margin (2.93) covers the spread: level 129.0803.. (shown 129.08) is below.
     let p = w.opened(open_cmd(user(ALICE), Asset::Sol, Side::Buy, "1.11", 50));
-    assert_eq!(p.liquidation_price, Some(price("129.09")));
+    assert_eq!(p.liquidation_price, Some(price("129.08")));
 }
 
 #[test]
@@ -542,10 +549,38 @@ fn the_idempotency_window_is_bounded() {
     );
     let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
         command_id: bus::CommandId::new("c").expect("id"),
+        fingerprint: Fingerprint::of(&create(3)),
     }) else {
         panic!("command reply");
     };
     assert!(matches!(reply, Some(Reply::Accepted(_))));
+}
+
+/// The duplicate path's lookup names the command: the reply to that command, the reused-id
+/// refusal for another command under the same id (never the other command's reply), nothing
+/// for an id not applied.
+#[rstest]
+#[case::the_same_command("k1", "0.01", Some(None))]
+#[case::another_command_under_the_id("k1", "0.02", Some(Some(RejectCode::CommandIdReused)))]
+#[case::an_id_not_applied("k2", "0.01", None)]
+fn the_reply_lookup_checks_the_fingerprint(
+    #[case] id: &str,
+    #[case] quantity: &str,
+    #[case] expected: Option<Option<RejectCode>>,
+) {
+    let mut w = btc_world();
+    let open = |q| Command::OpenPosition(open_cmd(user(ALICE), Asset::Btc, Side::Buy, q, 10));
+    let first = w.command_with_id("k1", open("0.01")).reply;
+    let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
+        command_id: bus::CommandId::new(id).expect("id"),
+        fingerprint: Fingerprint::of(&open(quantity)),
+    }) else {
+        panic!("command reply");
+    };
+    assert_eq!(reply.as_ref().map(rejection_code), expected);
+    if expected == Some(None) {
+        assert_eq!(reply, first);
+    }
 }
 
 // ---- queries ----

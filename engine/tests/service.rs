@@ -112,6 +112,7 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
     let remembered = client
         .query(Query::GetCommandReply {
             command_id: bus::CommandId::new("c2").expect("id"),
+            fingerprint: bus::Fingerprint::of(&open(alice, Asset::Btc, Side::Buy, "0.1", 10)),
         })
         .await
         .expect("command reply");

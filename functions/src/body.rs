@@ -14,8 +14,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A JSON body parsed into `T`. Malformed JSON is 400 `invalid_json`; well-formed JSON that
-/// is not a valid `T` (missing field, wrong type, unknown asset, negative quantity…) is 400
-/// `invalid_request` with serde's message; a body over the limit is 413.
+/// is not a valid `T` (missing field, wrong type, unknown asset, unknown field…) is 400
+/// `invalid_request` with serde's message; a body over the limit is 413. (A well-formed number
+/// that breaks a trading rule is not refused here: see [`bus::Unchecked`].)
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
 use bus::{
     Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyPosition, OpenPosition, PositionId,
-    Price, Quantity, Query, QueryReply, Reply, Side,
+    Price, Quantity, Query, QueryReply, RejectCode, Reply, Side, Unchecked,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,24 +24,25 @@ use crate::input;
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 
-// Decimal fields are read at the edge by `crate::input` (plain positive decimal strings), which
-// also gives their documented pattern.
+/// Quantity, leverage and levels are any well-formed number here: one that breaks a trading
+/// rule is 422 with the rule's code (as the engine answers), only malformed input is 400. The
+/// document describes the values that pass the rules' format (`crate::input` gives the decimal
+/// pattern); a number outside it is a rule break (422), which the document lists.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenRequest {
     asset: Asset,
     side: Side,
-    #[serde(deserialize_with = "input::quantity")]
     #[schema(schema_with = input::positive_decimal)]
-    quantity: Quantity,
-    #[serde(deserialize_with = "input::leverage")]
-    leverage: Leverage,
-    #[serde(default, deserialize_with = "input::optional_price")]
+    quantity: Unchecked<Quantity>,
+    #[schema(value_type = Leverage)]
+    leverage: Unchecked<Leverage>,
+    #[serde(default)]
     #[schema(schema_with = input::optional_positive_decimal)]
-    stop_loss: Option<Price>,
-    #[serde(default, deserialize_with = "input::optional_price")]
+    stop_loss: Option<Unchecked<Price>>,
+    #[serde(default)]
     #[schema(schema_with = input::optional_positive_decimal)]
-    take_profit: Option<Price>,
+    take_profit: Option<Unchecked<Price>>,
     /// With `maxSlippageBps`: refuse to fill further than this from the expected price.
     #[serde(default, deserialize_with = "input::optional_price")]
     #[schema(schema_with = input::optional_positive_decimal)]
@@ -65,12 +66,12 @@ struct CloseRequest {
 struct ModifyRequest {
     #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
-    #[serde(default, deserialize_with = "input::optional_price")]
+    #[serde(default)]
     #[schema(schema_with = input::optional_positive_decimal)]
-    stop_loss: Option<Price>,
-    #[serde(default, deserialize_with = "input::optional_price")]
+    stop_loss: Option<Unchecked<Price>>,
+    #[serde(default)]
     #[schema(schema_with = input::optional_positive_decimal)]
-    take_profit: Option<Price>,
+    take_profit: Option<Unchecked<Price>>,
 }
 
 /// The `Idempotency-Key` header every trade command takes (see [`command_id`]).
@@ -126,6 +127,26 @@ async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accepted, ApiErr
     }
 }
 
+/// A value checked against the trading rule `code` names: 422 with that code if it breaks it.
+fn rule<T>(value: Unchecked<T>, code: RejectCode) -> Result<T, ApiError> {
+    value.check(code).map_err(ApiError::Rejected)
+}
+
+/// An optional stop-loss and take-profit, checked against their rules.
+fn levels(
+    stop_loss: Option<Unchecked<Price>>,
+    take_profit: Option<Unchecked<Price>>,
+) -> Result<(Option<Price>, Option<Price>), ApiError> {
+    Ok((
+        stop_loss
+            .map(|p| rule(p, RejectCode::InvalidStopLoss))
+            .transpose()?,
+        take_profit
+            .map(|p| rule(p, RejectCode::InvalidTakeProfit))
+            .transpose()?,
+    ))
+}
+
 fn unexpected(accepted: Accepted) -> ApiError {
     ApiError::Internal(format!("unexpected engine reply {accepted:?}"))
 }
@@ -159,14 +180,17 @@ async fn open(
     JsonBody(body): JsonBody<OpenRequest>,
 ) -> Result<(StatusCode, Json<Wrapped<PositionBody>>), ApiError> {
     let id = command_id(user.0, &headers)?;
+    let leverage = rule(body.leverage, RejectCode::InvalidLeverage)?;
+    let quantity = rule(body.quantity, RejectCode::InvalidQuantity)?;
+    let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::OpenPosition(OpenPosition {
         user_id: user.0,
         asset: body.asset,
         side: body.side,
-        quantity: body.quantity,
-        leverage: body.leverage,
-        stop_loss: body.stop_loss,
-        take_profit: body.take_profit,
+        quantity,
+        leverage,
+        stop_loss,
+        take_profit,
         expected_price: body.expected_price,
         max_slippage_bps: body.max_slippage_bps,
     });
@@ -251,11 +275,12 @@ async fn modify(
     JsonBody(body): JsonBody<ModifyRequest>,
 ) -> Result<Json<Wrapped<PositionBody>>, ApiError> {
     let id = command_id(user.0, &headers)?;
+    let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::ModifyPosition(ModifyPosition {
         user_id: user.0,
         position_id: body.position_id,
-        stop_loss: body.stop_loss,
-        take_profit: body.take_profit,
+        stop_loss,
+        take_profit,
     });
     match send(&state, CommandEnvelope { id, command }).await? {
         Accepted::PositionModified { position } => Ok(Json(Wrapped {

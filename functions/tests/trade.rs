@@ -190,6 +190,58 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
     );
 }
 
+/// Issue 8, defect 1: a retry of the refused request is a duplicate in JetStream; its answer
+/// must name the command, not be whatever the key's first request got. Open A with K, open B
+/// with K (409), B again (409, not 201 with A's position); a modify then opens under one key
+/// (409, not 500).
+#[tokio::test]
+async fn a_reused_key_stays_a_conflict_however_often_it_is_retried() {
+    let p = Platform::start().await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, token) = p.user().await;
+    let send = |path: &'static str, key: &'static str, body: Value| {
+        let (p, token) = (&p, token.clone());
+        async move {
+            let key = [("idempotency-key", key)];
+            p.call(Method::POST, path, Some(&token), &key, Some(body))
+                .await
+        }
+    };
+    let conflict = (StatusCode::CONFLICT, "idempotency_key_reused");
+
+    let (status, a) = send("/api/v1/trade/open", "k-open", open_btc("0.01", 10)).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    for attempt in 0..3 {
+        let (status, b) = send("/api/v1/trade/open", "k-open", open_btc("0.02", 10)).await;
+        assert_eq!((status, code(&b)), conflict, "B, attempt {attempt}: {b}");
+    }
+    let (status, again) = send("/api/v1/trade/open", "k-open", open_btc("0.01", 10)).await;
+    assert_eq!(
+        (status, &again),
+        (StatusCode::CREATED, &a),
+        "A's retry gets A"
+    );
+
+    let id = a["position"]["id"].clone();
+    let modify = json!({ "positionId": id, "stopLoss": "50000" });
+    let (status, body) = send("/api/v1/trade/modify", "k-mod", modify).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for attempt in 0..3 {
+        let (status, body) = send("/api/v1/trade/open", "k-mod", open_btc("0.01", 10)).await;
+        assert_eq!(
+            (status, code(&body)),
+            conflict,
+            "open, attempt {attempt}: {body}"
+        );
+    }
+    let (_, open) = p.get("/api/v1/trade/open", Some(&token)).await;
+    assert_eq!(
+        open["positions"].as_array().map(Vec::len),
+        Some(1),
+        "{open}"
+    );
+}
+
 #[tokio::test]
 async fn engine_rejections_are_422_with_their_codes() {
     let p = Platform::start().await;

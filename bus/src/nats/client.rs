@@ -17,7 +17,8 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{BusError, REPLY_TO_HEADER};
 use crate::{
-    CommandEnvelope, CommandId, EngineInput, Envelope, Names, PriceTick, Query, QueryReply, Reply,
+    CommandEnvelope, CommandId, EngineInput, Envelope, Fingerprint, Names, PriceTick, Query,
+    QueryReply, Reply,
 };
 
 /// The request path to the engine. Cheap to clone; share one per process.
@@ -79,17 +80,12 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BusError> {
         .map_err(|e| BusError::Protocol(e.to_string()))
 }
 
-/// The `Nats-Msg-Id` of a command: its id and a fingerprint of the command. A retry (same id,
-/// same command) is dropped by JetStream as a duplicate and answered with the first reply; the
-/// same id with a different command is not a duplicate, so it reaches the engine, which
-/// answers `command_id_reused` instead of silently replaying an unrelated reply.
-fn message_id(cmd: &CommandEnvelope) -> String {
-    // FNV-1a 64 over the command's JSON: fixed and portable, so every process agrees.
-    let bytes = serde_json::to_vec(&cmd.command).unwrap_or_default();
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{}#{hash:016x}", cmd.id)
+/// The `Nats-Msg-Id` of a command: its id and its fingerprint. A retry (same id, same
+/// command) is dropped by JetStream as a duplicate and answered from the engine's memory of
+/// that id and fingerprint; the same id with a different command is not a duplicate, so it
+/// reaches the engine, which answers `command_id_reused` instead of an unrelated reply.
+fn message_id(cmd: &CommandEnvelope, fingerprint: &Fingerprint) -> String {
+    format!("{}#{fingerprint}", cmd.id)
 }
 
 fn publish_error(e: jetstream::context::PublishError) -> BusError {
@@ -176,7 +172,8 @@ impl EngineClient {
             .await?;
         let (reply_to, rx, slot) = router.register();
         let id = cmd.id.clone();
-        let msg_id = message_id(&cmd);
+        let fingerprint = Fingerprint::of(&cmd.command);
+        let msg_id = message_id(&cmd, &fingerprint);
         let subject = self.inner.names.command(cmd.command.kind());
         let payload = Envelope::new(0, now_ms(), EngineInput::Command(cmd)).encode();
         let publish = PublishMessage::build()
@@ -194,9 +191,10 @@ impl EngineClient {
             .map_err(|_| BusError::Timeout)?
             .map_err(publish_error)?;
         if ack.duplicate {
-            // The first publish of this id is the one the engine answers; ask for its reply.
+            // The first publish of this message id is the one the engine answers; ask for its
+            // reply, naming the command, so that a reused id gets `command_id_reused`.
             drop(slot);
-            return self.applied_reply(&id, deadline).await;
+            return self.applied_reply(&id, fingerprint, deadline).await;
         }
         match timeout_at(deadline, rx).await {
             Ok(Ok(bytes)) => decode(&bytes),
@@ -205,10 +203,17 @@ impl EngineClient {
         }
     }
 
-    /// Polls the engine for the reply to `id` until it has applied it or `deadline` passes.
-    async fn applied_reply(&self, id: &CommandId, deadline: Instant) -> Result<Reply, BusError> {
+    /// Polls the engine for the reply to `id` (with this fingerprint) until it has applied it
+    /// or `deadline` passes.
+    async fn applied_reply(
+        &self,
+        id: &CommandId,
+        fingerprint: Fingerprint,
+        deadline: Instant,
+    ) -> Result<Reply, BusError> {
         let query = Query::GetCommandReply {
             command_id: id.clone(),
+            fingerprint,
         };
         let mut pause = Duration::from_millis(2);
         loop {

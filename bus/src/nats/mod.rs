@@ -5,7 +5,7 @@
 //! Wire rules (the engine service implements the other side):
 //! - A command is `Envelope<EngineInput::Command>` (JSON) published into `ENGINE` on
 //!   `names.command(kind)` with `Nats-Msg-Id` = `<command id>#<fingerprint of the command>`
-//!   (see `client::message_id`) and the header
+//!   ([`crate::Fingerprint`], see `client::message_id`) and the header
 //!   [`REPLY_TO_HEADER`] naming the caller's inbox; the engine answers `Envelope<Reply>` there.
 //! - A price tick is `Envelope<EngineInput::PriceTick>` on `names.tick(asset)`.
 //! - A query is `Envelope<Query>` sent with core NATS request/reply on `names.query()`; the

@@ -12,8 +12,13 @@ use sqlx::PgPool;
 use super::ServiceError;
 use crate::Engine;
 
-/// The blob format this build writes and reads.
-pub const FORMAT: i32 = 1;
+/// The blob format this build writes. 2: command fingerprints are SHA-256
+/// ([`bus::Fingerprint`]) and shown liquidation prices are rounded away from the open price.
+pub const FORMAT: i32 = 2;
+/// Format 1 (a `std::hash` fingerprint, liquidation prices rounded towards the open) is
+/// still read, never refused: recovery must not fall back past it, because the inputs at or
+/// below the oldest kept snapshot are purged from `ENGINE`. See [`Engine::restore_format_1`].
+const FORMAT_1: &str = "1";
 const MAGIC: &str = "ENGINE-SNAPSHOT";
 
 /// A snapshot's row without its state.
@@ -55,8 +60,11 @@ pub fn decode(blob: &[u8], expected_seq: u64) -> Result<Engine, String> {
     let [magic, format, seq, sum, len] = fields[..] else {
         return Err(format!("malformed header {header:?}"));
     };
-    if magic != MAGIC || format != FORMAT.to_string() {
-        return Err(format!("unknown snapshot format {header:?}"));
+    let current = format == FORMAT.to_string();
+    if magic != MAGIC || !(current || format == FORMAT_1) {
+        return Err(format!(
+            "unknown snapshot format {header:?} (this build reads formats 1 to {FORMAT})"
+        ));
     }
     if seq.parse::<u64>().ok() != Some(expected_seq) {
         return Err(format!("header sequence {seq} != stored {expected_seq}"));
@@ -67,7 +75,12 @@ pub fn decode(blob: &[u8], expected_seq: u64) -> Result<Engine, String> {
     if u64::from_str_radix(sum, 16).ok() != Some(fnv64(body)) {
         return Err("checksum mismatch".into());
     }
-    Engine::restore(body).map_err(|e| format!("state does not parse: {e}"))
+    let restored = if current {
+        Engine::restore(body)
+    } else {
+        Engine::restore_format_1(body)
+    };
+    restored.map_err(|e| format!("state of format {format} does not parse: {e}"))
 }
 
 /// Where snapshots live.

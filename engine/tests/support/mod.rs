@@ -59,6 +59,15 @@ impl World {
         }
     }
 
+    /// A world around an engine restored from a snapshot.
+    pub fn around(engine: Engine) -> Self {
+        Self {
+            engine,
+            now: 1_700_000_000_000,
+            next_id: 0,
+        }
+    }
+
     pub fn input(&mut self, input: EngineInput) -> Outcome {
         self.now += 1;
         self.engine.apply(input, self.now)
