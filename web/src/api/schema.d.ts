@@ -4,17 +4,17 @@
  */
 
 export interface paths {
-    "/api/v1/auth/signup": {
+    "/api/v1/assets": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The tradable assets with their latest quote (public). */
+        get: operations["assets"];
         put?: never;
-        /** Create a user and their demo account */
-        post: operations["signup"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -30,8 +30,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Get a session token */
+        /** Exchanges email and password for a session token. */
         post: operations["signin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates a user and their demo account. */
+        post: operations["signup"];
         delete?: never;
         options?: never;
         head?: never;
@@ -45,145 +62,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Balance, margin and equity */
+        /** Balance, margin and equity of the signed-in user's account. */
         get: operations["balance"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/assets": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Tradable assets with their latest quote */
-        get: operations["assets"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/trade/open": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The user's open positions with floating PnL */
-        get: operations["listOpenPositions"];
-        put?: never;
-        /** Open a position at market */
-        post: operations["openPosition"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/trade/close": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Close a position at market */
-        post: operations["closePosition"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/trade/modify": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Replace stop-loss and take-profit (null clears a level) */
-        post: operations["modifyPosition"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/trade/closed": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Closed positions, newest first */
-        get: operations["closedPositions"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/openapi.json": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** This document */
-        get: operations["openapi"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/healthz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Liveness */
-        get: operations["healthz"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/readyz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Readiness: NATS and PostgreSQL reachable */
-        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -200,10 +80,132 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * OHLCV candles of an asset, oldest first
-         * @description Candles are built from exchange trades (1m, 5m, 15m, 30m, 1h, 4h, 1d and 1w, weeks starting on Monday 00:00 UTC). `from`/`to` bound the bucket start (inclusive). With `from`, the oldest `limit` candles of the range are returned; without it, the newest `limit` up to `to` (default: now). Buckets without trades have no candle.
+         * OHLCV candles of an asset, oldest first (public). Candles are built from exchange trades
+         *     (1m to 1w, weeks starting on Monday 00:00 UTC); `from`/`to` bound the bucket start
+         *     (inclusive). With `from`, the oldest `limit` candles of the range; without it, the newest
+         *     `limit` up to `to`. Buckets without trades have no candle.
          */
         get: operations["candles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document. */
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Closes a position at market. */
+        post: operations["closePosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/closed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's closed positions, newest first. */
+        get: operations["closedPositions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/modify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replaces stop-loss and take-profit (null or missing clears a level). */
+        post: operations["modifyPosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/open": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's open positions with floating PnL. */
+        get: operations["listOpenPositions"];
+        put?: never;
+        /** Opens a position at market. */
+        post: operations["openPosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness: the process is up. */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: NATS and PostgreSQL answer. */
+        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -216,198 +218,349 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @example 65000.25 */
-        Decimal: string;
-        Credentials: {
-            /** Format: email */
-            email: string;
-            password: string;
+        Alive: {
+            status: string;
         };
-        SignedUp: {
-            /** Format: uuid */
-            userId: string;
-            email: string;
+        /**
+         * @description A tradable asset (read case-insensitively, written upper case)
+         * @enum {string}
+         */
+        Asset: "BTC" | "ETH" | "SOL";
+        AssetInfo: {
+            ask: components["schemas"]["Price"] | null;
+            bid: components["schemas"]["Price"] | null;
+            /** Format: int32 */
+            maxLeverage: number;
+            maxQuantity: components["schemas"]["Quantity"];
+            minQuantity: components["schemas"]["Quantity"];
+            /** @example Bitcoin */
+            name: string;
+            /** Format: int32 */
+            priceDecimals: number;
+            quantityStep: components["schemas"]["Quantity"];
+            /**
+             * @description Whether the price feed's latest quote is simulated (no Binance connection); null when
+             *     unknown.
+             */
+            simulated: boolean | null;
+            symbol: components["schemas"]["Asset"];
         };
-        SignedIn: {
-            token: string;
+        AssetsBody: {
+            assets: components["schemas"]["AssetInfo"][];
+        };
+        Balance: {
+            balance: components["schemas"]["Money"];
+            /** @example USD */
+            currency: string;
+            equity: components["schemas"]["Money"];
+            freeMargin: components["schemas"]["Money"];
+            marginLevel: components["schemas"]["Money"] | null;
+            unrealizedPnl: components["schemas"]["Money"];
+            usedMargin: components["schemas"]["Money"];
+        };
+        Candle: {
+            close: components["schemas"]["Price"];
+            high: components["schemas"]["Price"];
+            low: components["schemas"]["Price"];
+            open: components["schemas"]["Price"];
+            /**
+             * Format: int64
+             * @description Bucket start, unix seconds.
+             */
+            time: number;
+            /**
+             * Format: int64
+             * @description Number of trades in the bucket.
+             */
+            trades: number;
+            /** @description Traded quantity in the bucket. */
+            volume: components["schemas"]["Money"];
+        };
+        Candles: {
+            asset: components["schemas"]["Asset"];
+            candles: components["schemas"]["Candle"][];
+            interval: string;
+        };
+        /**
+         * @description Why a position closed
+         * @enum {string}
+         */
+        CloseReason: "manual" | "stop_loss" | "take_profit" | "liquidation";
+        CloseRequest: {
+            positionId: components["schemas"]["PositionId"];
+        };
+        ClosedPage: {
+            /** @description The cursor to pass as `before` for the next page; null on the last page. */
+            next: string | null;
+            positions: components["schemas"]["ClosedPosition"][];
+        };
+        /** @description A closed position: the open fields plus how it ended. */
+        ClosedPosition: components["schemas"]["Position"] & {
+            closePrice: components["schemas"]["Price"];
+            closeReason: components["schemas"]["CloseReason"];
             /**
              * Format: int64
              * @description ms since the epoch
              */
-            expiresAt: number;
-            /** Format: uuid */
-            userId: string;
+            closedAt: number;
+            realizedPnl: components["schemas"]["Money"];
         };
-        Balance: {
-            /** @enum {string} */
-            currency: "USD";
-            /** @example 65000.25 */
-            balance: string;
-            /** @example 65000.25 */
-            usedMargin: string;
-            /** @example 65000.25 */
-            unrealizedPnl: string;
-            /** @example 65000.25 */
-            equity: string;
-            /** @example 65000.25 */
-            freeMargin: string;
-            marginLevel: string | null;
+        Credentials: {
+            /**
+             * @description An email address (stored trimmed and lowercased). The pattern is the plain ASCII form;
+             *     the server also takes other forms with a local part, `@` and a dotted domain.
+             * @example me@example.com
+             */
+            email: string;
+            /**
+             * @description 8 characters or more, at most 1024 bytes in UTF-8 (256 characters always fit).
+             * @example correct horse
+             */
+            password: string;
         };
-        Asset: {
-            symbol: string;
-            name: string;
-            bid: string | null;
-            ask: string | null;
-            priceDecimals: number;
-            /** @example 65000.25 */
-            quantityStep: string;
-            /** @example 65000.25 */
-            minQuantity: string;
-            /** @example 65000.25 */
-            maxQuantity: string;
-            maxLeverage: number;
-            /** @description Whether the price feed's latest quote is simulated (no Binance connection); null when unknown */
-            simulated?: boolean | null;
+        /** @description The body of every error: `{"error": {"code", "message"}}` (see [`crate::error`]). */
+        Error: {
+            error: components["schemas"]["ErrorDetail"];
         };
-        OpenRequest: {
-            /** @enum {string} */
-            asset: "BTC" | "ETH" | "SOL";
-            /** @enum {string} */
-            side: "buy" | "sell";
-            /** @example 65000.25 */
-            quantity: string;
-            leverage: number;
-            /** @example 65000.25 */
-            stopLoss?: string;
-            /** @example 65000.25 */
-            takeProfit?: string;
-            /** @example 65000.25 */
-            expectedPrice?: string;
-            maxSlippageBps?: number;
+        ErrorDetail: {
+            /**
+             * @description A stable snake_case code; each status lists the codes it carries.
+             * @example invalid_request
+             */
+            code: string;
+            /** @description A human-readable explanation, safe to show (fixed text for 5xx). */
+            message: string;
         };
-        CloseRequest: {
-            /** Format: int64 */
-            positionId: number;
-        };
+        /**
+         * Format: int32
+         * @description A whole number; each asset has its own maximum (`maxLeverage` of GET /assets)
+         */
+        Leverage: number;
+        /** @description Both levels are replaced; a missing or null level is cleared. */
         ModifyRequest: {
-            /** Format: int64 */
-            positionId: number;
+            positionId: components["schemas"]["PositionId"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
             stopLoss?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            takeProfit?: string | null;
+        };
+        /**
+         * @description An amount of USD, a decimal string (negative for a loss)
+         * @example -12.50
+         */
+        Money: string;
+        /** @description An open position valued at the engine's latest price. */
+        OpenPosition: components["schemas"]["Position"] & {
+            currentPrice: components["schemas"]["Price"] | null;
+            unrealizedPnl: components["schemas"]["Money"];
+        };
+        OpenPositions: {
+            positions: components["schemas"]["OpenPosition"][];
+        };
+        /**
+         * @description Quantity, leverage and levels are any well-formed number here: one that breaks a trading
+         *     rule is 422 with the rule's code (as the engine answers), only malformed input is 400. The
+         *     document describes the values that pass the rules' format (`crate::input` gives the decimal
+         *     pattern); a number outside it is a rule break (422), which the document lists.
+         */
+        OpenRequest: {
+            asset: components["schemas"]["Asset"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            expectedPrice?: string | null;
+            leverage: components["schemas"]["Leverage"];
+            /**
+             * Format: int64
+             * @description With `expectedPrice`: the most the fill may be worse, in basis points.
+             */
+            maxSlippageBps?: number | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            quantity: string;
+            side: components["schemas"]["Side"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            stopLoss?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
             takeProfit?: string | null;
         };
         Position: {
-            /** Format: int64 */
-            id: number;
-            /** @enum {string} */
-            asset: "BTC" | "ETH" | "SOL";
-            /** @enum {string} */
-            side: "buy" | "sell";
-            /** @example 65000.25 */
-            quantity: string;
-            leverage: number;
-            /** @example 65000.25 */
-            openPrice: string;
-            /** @example 65000.25 */
-            margin: string;
-            liquidationPrice: string | null;
-            stopLoss: string | null;
-            takeProfit: string | null;
+            asset: components["schemas"]["Asset"];
+            id: components["schemas"]["PositionId"];
+            leverage: components["schemas"]["Leverage"];
+            liquidationPrice: components["schemas"]["Price"] | null;
+            margin: components["schemas"]["Money"];
+            openPrice: components["schemas"]["Price"];
             /**
              * Format: int64
              * @description ms since the epoch
              */
             openedAt: number;
+            quantity: components["schemas"]["Quantity"];
+            side: components["schemas"]["Side"];
+            stopLoss: components["schemas"]["Price"] | null;
+            takeProfit: components["schemas"]["Price"] | null;
         };
-        ClosedPosition: {
-            /** Format: int64 */
-            id: number;
-            /** @enum {string} */
-            asset: "BTC" | "ETH" | "SOL";
-            /** @enum {string} */
-            side: "buy" | "sell";
-            /** @example 65000.25 */
-            quantity: string;
-            leverage: number;
-            /** @example 65000.25 */
-            openPrice: string;
-            /** @example 65000.25 */
-            margin: string;
-            liquidationPrice: string | null;
-            stopLoss: string | null;
-            takeProfit: string | null;
+        /**
+         * Format: int64
+         * @description A position's number, given by the engine in order from 1 (so below 2^53: a JavaScript number holds it exactly)
+         */
+        PositionId: number;
+        /**
+         * @description A price in USD, a decimal string greater than zero
+         * @example 65000.25
+         */
+        Price: string;
+        /**
+         * @description A position size in units of the asset, a decimal string greater than zero
+         * @example 0.01
+         */
+        Quantity: string;
+        Ready: {
+            nats: string;
+            postgres: string;
+            status: string;
+        };
+        /**
+         * @description buy: long, fills at the ask; sell: short, fills at the bid
+         * @enum {string}
+         */
+        Side: "buy" | "sell";
+        SignInRequest: {
+            /** @example me@example.com */
+            email: string;
+            /** @example correct horse */
+            password: string;
+        };
+        SignedIn: {
             /**
              * Format: int64
-             * @description ms since the epoch
+             * @description When the token stops being accepted, ms since the epoch.
              */
-            openedAt: number;
-            /** @example 65000.25 */
-            closePrice: string;
-            /** @example 65000.25 */
-            realizedPnl: string;
-            /** @enum {string} */
-            closeReason: "manual" | "stop_loss" | "take_profit" | "liquidation";
-            /** Format: int64 */
-            closedAt: number;
+            expiresAt: number;
+            token: string;
+            userId: components["schemas"]["UserId"];
         };
-        OpenPosition: {
-            /** Format: int64 */
-            id: number;
-            /** @enum {string} */
-            asset: "BTC" | "ETH" | "SOL";
-            /** @enum {string} */
-            side: "buy" | "sell";
-            /** @example 65000.25 */
-            quantity: string;
-            leverage: number;
-            /** @example 65000.25 */
-            openPrice: string;
-            /** @example 65000.25 */
-            margin: string;
-            liquidationPrice: string | null;
-            stopLoss: string | null;
-            takeProfit: string | null;
-            /**
-             * Format: int64
-             * @description ms since the epoch
-             */
-            openedAt: number;
-            currentPrice: string | null;
-            /** @example 65000.25 */
-            unrealizedPnl: string;
+        SignedUp: {
+            email: string;
+            userId: components["schemas"]["UserId"];
         };
-        Error: {
-            error: {
-                /** @description Stable snake_case code: invalid_json, invalid_request, invalid_query, invalid_email, weak_password, invalid_idempotency_key, unauthorized, invalid_credentials, not_found, position_not_found, account_not_found, method_not_allowed, email_taken, idempotency_key_reused, payload_too_large, no_price, slippage_exceeded, insufficient_margin, invalid_leverage, invalid_quantity, invalid_stop_loss, invalid_take_profit, unavailable, engine_timeout, internal */
-                code: string;
-                message: string;
+        /** Format: uuid */
+        UserId: string;
+        Wrapped_ClosedPosition: {
+            /** @description A closed position: the open fields plus how it ended. */
+            position: components["schemas"]["Position"] & {
+                closePrice: components["schemas"]["Price"];
+                closeReason: components["schemas"]["CloseReason"];
+                /**
+                 * Format: int64
+                 * @description ms since the epoch
+                 */
+                closedAt: number;
+                realizedPnl: components["schemas"]["Money"];
             };
         };
-        Candle: {
-            /**
-             * Format: int64
-             * @description Bucket start, unix seconds
-             */
-            time: number;
-            /** @description A decimal number as a string */
-            open: string;
-            /** @description A decimal number as a string */
-            high: string;
-            /** @description A decimal number as a string */
-            low: string;
-            /** @description A decimal number as a string */
-            close: string;
-            /** @description Traded quantity in the bucket, a decimal string */
-            volume: string;
-            /**
-             * Format: int64
-             * @description Number of trades in the bucket
-             */
-            trades: number;
+        Wrapped_Position: {
+            position: {
+                asset: components["schemas"]["Asset"];
+                id: components["schemas"]["PositionId"];
+                leverage: components["schemas"]["Leverage"];
+                liquidationPrice: components["schemas"]["Price"] | null;
+                margin: components["schemas"]["Money"];
+                openPrice: components["schemas"]["Price"];
+                /**
+                 * Format: int64
+                 * @description ms since the epoch
+                 */
+                openedAt: number;
+                quantity: components["schemas"]["Quantity"];
+                side: components["schemas"]["Side"];
+                stopLoss: components["schemas"]["Price"] | null;
+                takeProfit: components["schemas"]["Price"] | null;
+            };
         };
     };
     responses: {
-        /** @description An error */
-        Error: {
+        /** @description Malformed input, nothing changed: `invalid_json` (not JSON), `invalid_request` (a field missing, of the wrong type or outside its documented form, or an unknown field), and by route `invalid_email`, `weak_password`, `invalid_idempotency_key`, `invalid_query`, `invalid_asset`, `invalid_interval`, `invalid_range`, `invalid_limit` */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `engine_timeout`: the engine did not answer in time; a command may still be applied, so retry with the same Idempotency-Key */
+        EngineTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `position_not_found` (not one of the user's open positions) or `account_not_found` */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `payload_too_large`: the body is over the limit (16 KiB by default) */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `unauthorized`: the bearer token is missing, malformed, expired, wrongly signed or names a deleted user; `invalid_credentials` on signin */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later */
+        Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded` */
+        Unprocessable: {
             headers: {
                 [name: string]: unknown;
             };
@@ -423,6 +576,56 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    assets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The assets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssetsBody"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    signin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignInRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     signup: {
         parameters: {
             query?: never;
@@ -445,39 +648,11 @@ export interface operations {
                     "application/json": components["schemas"]["SignedUp"];
                 };
             };
-            400: components["responses"]["Error"];
-            409: components["responses"]["Error"];
-            413: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    signin: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Credentials"];
-            };
-        };
-        responses: {
-            /** @description Signed in */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SignedIn"];
-                };
-            };
-            400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            413: components["responses"]["Error"];
-            503: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
         };
     };
     balance: {
@@ -498,179 +673,25 @@ export interface operations {
                     "application/json": components["schemas"]["Balance"];
                 };
             };
-            401: components["responses"]["Error"];
-            404: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
         };
     };
-    assets: {
+    candles: {
         parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The assets */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        assets: components["schemas"]["Asset"][];
-                    };
-                };
-            };
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    listOpenPositions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Open positions */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        positions: components["schemas"]["OpenPosition"][];
-                    };
-                };
-            };
-            401: components["responses"]["Error"];
-            404: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    openPosition: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: a retry with the same key and body returns the first response; the same key with a different body is 409 idempotency_key_reused. */
-                "Idempotency-Key"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["OpenRequest"];
-            };
-        };
-        responses: {
-            /** @description Opened */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        position: components["schemas"]["Position"];
-                    };
-                };
-            };
-            400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            404: components["responses"]["Error"];
-            409: components["responses"]["Error"];
-            413: components["responses"]["Error"];
-            422: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    closePosition: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: a retry with the same key and body returns the first response; the same key with a different body is 409 idempotency_key_reused. */
-                "Idempotency-Key"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CloseRequest"];
-            };
-        };
-        responses: {
-            /** @description Closed */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        position: components["schemas"]["ClosedPosition"];
-                    };
-                };
-            };
-            400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            404: components["responses"]["Error"];
-            409: components["responses"]["Error"];
-            413: components["responses"]["Error"];
-            422: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    modifyPosition: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: a retry with the same key and body returns the first response; the same key with a different body is 409 idempotency_key_reused. */
-                "Idempotency-Key"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ModifyRequest"];
-            };
-        };
-        responses: {
-            /** @description Modified */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        position: components["schemas"]["Position"];
-                    };
-                };
-            };
-            400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            404: components["responses"]["Error"];
-            409: components["responses"]["Error"];
-            413: components["responses"]["Error"];
-            422: components["responses"]["Error"];
-            503: components["responses"]["Error"];
-            504: components["responses"]["Error"];
-        };
-    };
-    closedPositions: {
-        parameters: {
-            query?: {
+            query: {
+                /** @description BTC, ETH or SOL (case-insensitive). */
+                asset: components["schemas"]["Asset"];
+                /** @description Candle interval (default 1m). */
+                interval?: string;
+                /** @description Earliest bucket start, unix seconds. */
+                from?: number;
+                /** @description Latest bucket start, unix seconds (default: now). */
+                to?: number;
+                /** @description At most this many candles (default 500). */
                 limit?: number;
-                /** @description The `next` cursor of the previous page */
-                before?: string;
             };
             header?: never;
             path?: never;
@@ -678,21 +699,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page */
+            /** @description The candles */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        positions: components["schemas"]["ClosedPosition"][];
-                        next: string | null;
-                    };
+                    "application/json": components["schemas"]["Candles"];
                 };
             };
-            400: components["responses"]["Error"];
-            401: components["responses"]["Error"];
-            503: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            503: components["responses"]["Unavailable"];
         };
     };
     openapi: {
@@ -715,6 +732,172 @@ export interface operations {
             };
         };
     };
+    closePosition: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseRequest"];
+            };
+        };
+        responses: {
+            /** @description Closed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wrapped_ClosedPosition"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    closedPositions: {
+        parameters: {
+            query?: {
+                /** @description At most this many positions (default 50). */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClosedPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    modifyPosition: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Modified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wrapped_Position"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    listOpenPositions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Open positions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenPositions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    openPosition: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenRequest"];
+            };
+        };
+        responses: {
+            /** @description Opened */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wrapped_Position"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -730,7 +913,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Alive"];
                 };
             };
         };
@@ -750,47 +933,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Ready"];
                 };
             };
-            503: components["responses"]["Error"];
-        };
-    };
-    candles: {
-        parameters: {
-            query: {
-                /** @description BTC, ETH or SOL */
-                asset: "BTC" | "ETH" | "SOL";
-                /** @description Candle interval (default 1m) */
-                interval?: "1m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d" | "1w";
-                /** @description Earliest bucket start, unix seconds */
-                from?: number;
-                /** @description Latest bucket start, unix seconds (default: now) */
-                to?: number;
-                /** @description At most this many candles (default 500) */
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The candles */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        asset: string;
-                        interval: string;
-                        candles: components["schemas"]["Candle"][];
-                    };
-                };
-            };
-            400: components["responses"]["Error"];
-            503: components["responses"]["Error"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }
