@@ -92,6 +92,17 @@ impl Env {
         Self { vars }
     }
 
+    /// These pairs laid over the snapshot (a blank value unsets its name), e.g. secrets read
+    /// from a secret store at start.
+    #[must_use]
+    pub fn overlaid<K: Into<String>, V: Into<String>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.vars.extend(Self::from_pairs(pairs).vars);
+        self
+    }
+
     /// `name` set to `value` unless it is set already (tools that default to local mode).
     #[must_use]
     pub fn with_default(mut self, name: &str, value: &str) -> Self {

@@ -12,12 +12,7 @@ pub async fn serve(app: fn(AppState) -> Router) -> Result<(), lambda_http::Error
     let secrets = crate::secrets::overrides()
         .await
         .inspect_err(|e| tracing::error!("{e}"))?;
-    // The secrets read from Secrets Manager are laid over the process environment.
-    let env = Env::from_pairs(
-        std::env::vars_os()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-            .chain(secrets.into_iter().map(|(k, v)| (k.to_string(), v))),
-    );
+    let env = Env::from_process().overlaid(secrets);
     let settings = Settings::from_vars(&env).inspect_err(|e| tracing::error!("{e}"))?;
     let state = AppState::connect(&settings).await?;
     lambda_http::run(app(state)).await

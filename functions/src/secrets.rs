@@ -14,7 +14,6 @@ use hyper_util::rt::TokioIo;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
-
 /// Why a configured secret could not be read; the function then fails its init.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
