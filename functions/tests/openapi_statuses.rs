@@ -107,7 +107,10 @@ async fn live_public(probe: &mut Probe<'_>) {
         probe.post(SIGNUP, None, creds.clone()).await.0,
         StatusCode::CREATED
     );
-    probe.post(SIGNUP, None, creds.clone()).await; // 409 email_taken
+    // The same email with another password: 409 email_taken (the same password again is a
+    // retry of this signup and answers 201 with the same user).
+    let taken = json!({ "email": "probe@example.com", "password": "another horse battery" });
+    probe.post(SIGNUP, None, taken).await; // 409 email_taken
     probe
         .post(
             SIGNUP,
