@@ -26,6 +26,12 @@ where
     let answer = tokio::spawn(request);
     let deadline = Instant::now() + Duration::from_secs(30);
     let waiting = loop {
+        // pg_stat_activity is read once per transaction and cached: clear that snapshot, or a
+        // request that reaches the lock after the first look is never seen.
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut *lock)
+            .await
+            .expect("clear the statistics snapshot");
         let waiting: Option<(i32,)> = sqlx::query_as(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
              AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() LIMIT 1",
