@@ -10,7 +10,7 @@
 //! Changing the encoding of an existing command is a contract change: snapshots written
 //! before it would no longer recognise their retries (the golden test pins it).
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -24,13 +24,32 @@ pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     pub fn of(command: &Command) -> Self {
-        Self(Sha256::digest(canonical_bytes(command)).into())
+        // The text goes straight into the hasher: no buffer to allocate per command.
+        let mut hasher = Lines(Hashing(Sha256::new()));
+        write_canonical(command, &mut hasher);
+        Self(hasher.0.0.finalize().into())
     }
 }
 
 /// The text that is hashed: first line `command/v1`, then `name=value` lines.
 pub fn canonical_bytes(command: &Command) -> Vec<u8> {
-    let mut out = Lines(String::from("command/v1\n"));
+    let mut out = Lines(String::new());
+    write_canonical(command, &mut out);
+    out.0.into_bytes()
+}
+
+/// Feeds formatted text to SHA-256.
+struct Hashing(Sha256);
+
+impl fmt::Write for Hashing {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
+    out.line("command/v1");
     out.put("kind", command.kind());
     match command {
         Command::CreateAccount { user_id } => out.put("user_id", user_id),
@@ -74,14 +93,17 @@ pub fn canonical_bytes(command: &Command) -> Vec<u8> {
             out.decimal("take_profit", take_profit.map(|p| p.value()));
         }
     }
-    out.0.into_bytes()
 }
 
-struct Lines(String);
+struct Lines<W>(W);
 
-impl Lines {
+impl<W: fmt::Write> Lines<W> {
+    fn line(&mut self, text: &str) {
+        // Neither a String nor the hasher can fail to take text.
+        let _ = writeln!(self.0, "{text}");
+    }
+
     fn put(&mut self, name: &str, value: impl fmt::Display) {
-        // Writing into a String cannot fail.
         let _ = writeln!(self.0, "{name}={value}");
     }
 
