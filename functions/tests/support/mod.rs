@@ -46,7 +46,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         nats_url: nats_url(),
         database_url: db.url.clone(),
         bus_prefix: random_prefix(),
-        jwt_secret: "test-secret-of-this-run".into(),
+        // At least 32 bytes: binaries started from these settings run in production mode.
+        jwt_secret: "test-secret-of-this-run-32-bytes-or-more".into(),
         engine_timeout: Duration::from_secs(5),
         body_limit: 4 * 1024,
         ..Settings::default()
