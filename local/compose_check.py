@@ -68,6 +68,10 @@ def env_names_read(paths):
             text = f.read_text()
             text = text.split("#[cfg(test)]")[0]
             names.update(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)"', text))
+            # Typed settings read through envy (bus::settings): a `Vars` struct's fields are
+            # the lower-case names of its variables.
+            for body in re.findall(r"struct Vars\s*\{(.*?)\}", text, re.S):
+                names.update(f.upper() for f in re.findall(r"^\s*(?:pub\s+)?([a-z][a-z0-9_]*)\s*:", body, re.M))
             prefixes.update(re.findall(r'"([A-Z][A-Z0-9_]*_)\{', text))
     return names, prefixes
 

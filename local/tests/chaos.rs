@@ -23,6 +23,10 @@ use support::{PrivateNats, PrivatePostgres, Runner, RunnerEnv, TempDir, eventual
 use tokio::sync::watch;
 
 const WORKERS: usize = 4;
+
+/// One scenario at a time: each runs a runner under load on this 2-core machine, and three at
+/// once starve each other's deadlines (a tokio mutex: no poisoning when one fails).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const OUTAGE: Duration = Duration::from_secs(10);
 
 /// Waits until `n` more trades were answered 201.
@@ -59,6 +63,7 @@ fn delta(before: &BTreeMap<u16, u64>, after: &BTreeMap<u16, u64>) -> BTreeMap<u1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_runner_loses_and_doubles_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDatabase::create().await.expect("db");
     let logs = TempDir::new("chaos-kill");
     let env = RunnerEnv::new(support::nats_url(), db.url.clone(), &logs.0);
@@ -93,6 +98,7 @@ async fn a_sigkilled_runner_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_outage_under_load_is_ridden_out_without_a_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let mut nats = PrivateNats::start().await;
     let db = TestDatabase::create().await.expect("db");
     let logs = TempDir::new("chaos-nats");
@@ -150,6 +156,7 @@ async fn a_nats_outage_under_load_is_ridden_out_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_under_load_is_ridden_out_without_a_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(pg) = PrivatePostgres::start() else {
         eprintln!("skipped: no PostgreSQL server binaries (or no postgres user) on this machine");
         return;
