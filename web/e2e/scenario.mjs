@@ -165,27 +165,37 @@ async function dragTakeProfit(t) {
   const row = positionRow(page, first);
   step('dragging the take-profit line modifies the position');
   const handle = page.getByRole('slider', { name: `Take-profit of position ${first}` });
-  const box = await stableBox(handle);
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 50, { steps: 8 });
-  await page.mouse.up();
-  const dragged = await handle.getAttribute('aria-valuenow');
-  assert.ok(Number(dragged) > 65500, `dragged up to ${dragged}`);
+  // On a loaded machine the chart can still rescale between finding the handle and pressing
+  // the mouse, so the press misses it: drag again until the handle has moved up.
+  let dragged;
+  await until('the take-profit handle dragged up', async () => {
+    const box = await stableBox(handle);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 50, { steps: 8 });
+    await page.mouse.up();
+    dragged = await handle.getAttribute('aria-valuenow');
+    return Number(dragged) > 65500;
+  });
   await until('the modify toast', async () => (await toast(page, `Position #${first}: stop-loss none, take-profit ${dragged}`).count()) > 0);
   const shown = Number(dragged).toLocaleString('en-US', { minimumFractionDigits: 2 });
   await until('the new take-profit in the list', async () => (await row.textContent()).includes(shown));
 
   step('a refused drag snaps back');
-  const box2 = await stableBox(page.getByRole('slider', { name: `Take-profit of position ${first}` }));
   const modifyErrors = errors.length;
-  // Far below the bid: the engine's rule (a buy's take-profit above the bid) refuses it.
-  await page.mouse.move(box2.x + box2.width / 2, box2.y + box2.height / 2);
-  await page.mouse.down();
-  const canvas = await stableBox(chart);
-  await page.mouse.move(box2.x + box2.width / 2, canvas.y + canvas.height * 0.65, { steps: 8 });
-  await page.mouse.up();
-  await until('the refusal toast', async () => (await toast(page, 'Not modified').count()) > 0);
+  // Far below the bid: the engine's rule (a buy's take-profit above the bid) refuses it. As
+  // above, a press that missed the handle is tried again.
+  await until('the refusal toast after a drag below the bid', async () => {
+    const box2 = await stableBox(page.getByRole('slider', { name: `Take-profit of position ${first}` }));
+    await page.mouse.move(box2.x + box2.width / 2, box2.y + box2.height / 2);
+    await page.mouse.down();
+    const canvas = await stableBox(chart);
+    await page.mouse.move(box2.x + box2.width / 2, canvas.y + canvas.height * 0.65, { steps: 8 });
+    await page.mouse.up();
+    const refused = () => toast(page, 'Not modified').count();
+    for (let i = 0; i < 25 && (await refused()) === 0; i++) await sleep(200);
+    return (await refused()) > 0;
+  }, 60_000);
   await until('the handle back at its level', async () =>
     (await page.getByRole('slider', { name: `Take-profit of position ${first}` }).getAttribute('aria-valuenow')) === dragged);
   assert.equal(errors.length, modifyErrors);
