@@ -16,7 +16,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::messages::{Command, ModifyPosition, OpenPosition};
+use crate::messages::{
+    Command, ModifyOrder, ModifyPosition, OpenPosition, PartialClose, PlaceOrder,
+};
 
 /// SHA-256 of a command's canonical bytes; shown and serialised as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +65,7 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             take_profit,
             expected_price,
             max_slippage_bps,
+            trailing_distance,
         }) => {
             out.put("user_id", user_id);
             out.put("asset", asset.symbol());
@@ -73,6 +76,9 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             out.decimal("take_profit", take_profit.map(|p| p.value()));
             out.decimal("expected_price", expected_price.map(|p| p.value()));
             out.put("max_slippage_bps", OrEmpty(*max_slippage_bps));
+            // Added after v1: a line only when set, so every command written before it keeps
+            // its fingerprint.
+            out.decimal_if_set("trailing_distance", trailing_distance.map(|p| p.value()));
         }
         Command::ClosePosition {
             user_id,
@@ -86,11 +92,64 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             position_id,
             stop_loss,
             take_profit,
+            trailing_distance,
         }) => {
             out.put("user_id", user_id);
             out.put("position_id", position_id);
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
+            out.decimal_if_set("trailing_distance", trailing_distance.map(|p| p.value()));
+        }
+        Command::PartialClose(PartialClose {
+            user_id,
+            position_id,
+            quantity,
+        }) => {
+            out.put("user_id", user_id);
+            out.put("position_id", position_id);
+            out.decimal("quantity", Some(quantity.value()));
+        }
+        Command::PlaceOrder(PlaceOrder {
+            user_id,
+            asset,
+            side,
+            order_type,
+            price,
+            quantity,
+            leverage,
+            stop_loss,
+            take_profit,
+            expires_at,
+        }) => {
+            out.put("user_id", user_id);
+            out.put("asset", asset.symbol());
+            out.put("side", side.as_str());
+            out.put("order_type", order_type.as_str());
+            out.decimal("price", Some(price.value()));
+            out.decimal("quantity", Some(quantity.value()));
+            out.put("leverage", leverage.value());
+            out.decimal("stop_loss", stop_loss.map(|p| p.value()));
+            out.decimal("take_profit", take_profit.map(|p| p.value()));
+            out.put("expires_at", OrEmpty(*expires_at));
+        }
+        Command::CancelOrder { user_id, order_id } => {
+            out.put("user_id", user_id);
+            out.put("order_id", order_id);
+        }
+        Command::ModifyOrder(ModifyOrder {
+            user_id,
+            order_id,
+            price,
+            stop_loss,
+            take_profit,
+            expires_at,
+        }) => {
+            out.put("user_id", user_id);
+            out.put("order_id", order_id);
+            out.decimal("price", price.map(|p| p.value()));
+            out.decimal("stop_loss", stop_loss.map(|p| p.value()));
+            out.decimal("take_profit", take_profit.map(|p| p.value()));
+            out.put("expires_at", OrEmpty(*expires_at));
         }
     }
 }
@@ -109,6 +168,13 @@ impl<W: fmt::Write> Lines<W> {
 
     fn decimal(&mut self, name: &str, value: Option<Decimal>) {
         self.put(name, OrEmpty(value.map(|d| d.normalize())));
+    }
+
+    /// For a field added to a command after its first version: no line at all when absent.
+    fn decimal_if_set(&mut self, name: &str, value: Option<Decimal>) {
+        if value.is_some() {
+            self.decimal(name, value);
+        }
     }
 }
 
@@ -181,6 +247,7 @@ mod tests {
             take_profit: None,
             expected_price: None,
             max_slippage_bps: Some(5),
+            trailing_distance: None,
         })
     }
 

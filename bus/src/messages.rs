@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 use crate::types::{
-    Asset, CommandId, Leverage, Money, PositionId, Price, Quantity, Side, TimestampMs, UserId,
+    Asset, CommandId, Leverage, Money, OrderId, OrderType, PositionId, Price, Quantity, Side,
+    TimestampMs, UserId,
 };
 
 /// One input of the engine's ordered log.
@@ -38,6 +39,17 @@ pub enum Command {
         position_id: PositionId,
     },
     ModifyPosition(ModifyPosition),
+    /// Close part of an open position (the rest stays open).
+    PartialClose(PartialClose),
+    /// Place a pending limit or stop order.
+    PlaceOrder(PlaceOrder),
+    /// Cancel one's own pending order.
+    CancelOrder {
+        user_id: UserId,
+        order_id: OrderId,
+    },
+    /// Change one's own pending order.
+    ModifyOrder(ModifyOrder),
 }
 
 impl Command {
@@ -48,14 +60,23 @@ impl Command {
             Command::OpenPosition(_) => "open_position",
             Command::ClosePosition { .. } => "close_position",
             Command::ModifyPosition(_) => "modify_position",
+            Command::PartialClose(_) => "partial_close",
+            Command::PlaceOrder(_) => "place_order",
+            Command::CancelOrder { .. } => "cancel_order",
+            Command::ModifyOrder(_) => "modify_order",
         }
     }
 
     pub fn user_id(&self) -> UserId {
         match self {
-            Command::CreateAccount { user_id } | Command::ClosePosition { user_id, .. } => *user_id,
+            Command::CreateAccount { user_id }
+            | Command::ClosePosition { user_id, .. }
+            | Command::CancelOrder { user_id, .. } => *user_id,
             Command::OpenPosition(o) => o.user_id,
             Command::ModifyPosition(m) => m.user_id,
+            Command::PartialClose(c) => c.user_id,
+            Command::PlaceOrder(o) => o.user_id,
+            Command::ModifyOrder(m) => m.user_id,
         }
     }
 }
@@ -77,15 +98,67 @@ pub struct OpenPosition {
     pub expected_price: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_slippage_bps: Option<u32>,
+    /// A trailing stop: the stop-loss follows the market at this distance, in the trader's
+    /// favour only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_distance: Option<Price>,
 }
 
-/// Replace the stop-loss and take-profit of an open position (`None` clears a level).
+/// Replace the stop-loss, take-profit and trailing distance of an open position (`None`
+/// clears one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModifyPosition {
     pub user_id: UserId,
     pub position_id: PositionId,
     pub stop_loss: Option<Price>,
     pub take_profit: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_distance: Option<Price>,
+}
+
+/// Close `quantity` of an open position: less than its quantity, leaving at least the
+/// asset's minimum.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartialClose {
+    pub user_id: UserId,
+    pub position_id: PositionId,
+    pub quantity: Quantity,
+}
+
+/// A pending order: opens a position like a market open when the market reaches `price`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PlaceOrder {
+    pub user_id: UserId,
+    pub asset: Asset,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Price,
+    pub quantity: Quantity,
+    pub leverage: Leverage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Price>,
+    /// None: good till cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<TimestampMs>,
+}
+
+/// Change a pending order: a new `price` if given (else the current one is kept); the
+/// stop-loss, take-profit and expiry are replaced as a whole (`None` clears one), like
+/// [`ModifyPosition`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModifyOrder {
+    pub user_id: UserId,
+    pub order_id: OrderId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<TimestampMs>,
 }
 
 /// The platform's quote for an asset (already widened by the spread markup).
@@ -106,6 +179,10 @@ pub enum Query {
         user_id: UserId,
     },
     ListOpenPositions {
+        user_id: UserId,
+    },
+    /// The user's pending orders, in id order.
+    ListPendingOrders {
         user_id: UserId,
     },
     /// The reply the command with this id and fingerprint got, while its id is in the
@@ -135,6 +212,51 @@ pub struct Position {
     pub stop_loss: Option<Price>,
     pub take_profit: Option<Price>,
     pub opened_at: TimestampMs,
+    /// A trailing stop's distance: `stop_loss` follows the market at this distance, only in
+    /// the trader's favour (its current level is `stop_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_distance: Option<Price>,
+}
+
+/// A pending order as the engine holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub asset: Asset,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Price,
+    pub quantity: Quantity,
+    pub leverage: Leverage,
+    pub stop_loss: Option<Price>,
+    pub take_profit: Option<Price>,
+    /// None: good till cancelled.
+    pub expires_at: Option<TimestampMs>,
+    pub created_at: TimestampMs,
+}
+
+/// Why a pending order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// Its owner cancelled it.
+    User,
+    /// Its `expires_at` passed.
+    Expired,
+    /// It triggered but the position did not fit the free margin then (or would have been
+    /// born past its liquidation level).
+    InsufficientMargin,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::User => "user",
+            CancelReason::Expired => "expired",
+            CancelReason::InsufficientMargin => "insufficient_margin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -144,6 +266,8 @@ pub enum CloseReason {
     StopLoss,
     TakeProfit,
     Liquidation,
+    /// A stop-loss moved by a trailing stop.
+    TrailingStop,
 }
 
 impl CloseReason {
@@ -153,6 +277,7 @@ impl CloseReason {
             CloseReason::StopLoss => "stop_loss",
             CloseReason::TakeProfit => "take_profit",
             CloseReason::Liquidation => "liquidation",
+            CloseReason::TrailingStop => "trailing_stop",
         }
     }
 }
@@ -197,10 +322,32 @@ pub struct PositionView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Accepted {
-    AccountCreated { account: AccountSummary },
-    PositionOpened { position: Position },
-    PositionClosed { position: ClosedPosition },
-    PositionModified { position: Position },
+    AccountCreated {
+        account: AccountSummary,
+    },
+    PositionOpened {
+        position: Position,
+    },
+    PositionClosed {
+        position: ClosedPosition,
+    },
+    PositionModified {
+        position: Position,
+    },
+    /// The closed part (its quantity and released margin) and what stays open.
+    PositionPartiallyClosed {
+        closed: ClosedPosition,
+        remaining: Position,
+    },
+    OrderPlaced {
+        order: Order,
+    },
+    OrderModified {
+        order: Order,
+    },
+    OrderCancelled {
+        order: Order,
+    },
 }
 
 /// The engine's answer to a command.
@@ -220,6 +367,9 @@ pub enum QueryReply {
     },
     OpenPositions {
         positions: Vec<PositionView>,
+    },
+    PendingOrders {
+        orders: Vec<Order>,
     },
     CommandReply {
         reply: Option<Reply>,
@@ -266,6 +416,14 @@ pub enum RejectCode {
     AccountExists,
     /// The command id was already used for a different command.
     CommandIdReused,
+    /// A pending order's price on the wrong side of the market for its side and type.
+    InvalidOrderPrice,
+    /// An expiry at or before the time of the command.
+    InvalidExpiry,
+    /// A trailing distance with more decimals than the asset's prices.
+    InvalidTrailingDistance,
+    /// No pending order with that id belongs to the caller.
+    OrderNotFound,
 }
 
 impl RejectCode {
@@ -282,6 +440,10 @@ impl RejectCode {
             RejectCode::AccountNotFound => "account_not_found",
             RejectCode::AccountExists => "account_exists",
             RejectCode::CommandIdReused => "command_id_reused",
+            RejectCode::InvalidOrderPrice => "invalid_order_price",
+            RejectCode::InvalidExpiry => "invalid_expiry",
+            RejectCode::InvalidTrailingDistance => "invalid_trailing_distance",
+            RejectCode::OrderNotFound => "order_not_found",
         }
     }
 }
@@ -311,6 +473,30 @@ pub enum Event {
     PositionClosed {
         position: ClosedPosition,
     },
+    /// Part of a position closed: `closed` is that part (its quantity, released margin and
+    /// realised PnL), `remaining` the position that stays open.
+    PositionPartiallyClosed {
+        closed: ClosedPosition,
+        remaining: Position,
+        at: TimestampMs,
+    },
+    OrderPlaced {
+        order: Order,
+    },
+    OrderModified {
+        order: Order,
+        at: TimestampMs,
+    },
+    OrderCancelled {
+        order: Order,
+        reason: CancelReason,
+        at: TimestampMs,
+    },
+    /// A pending order triggered and opened `position` (whose `opened_at` is the fill time).
+    OrderFilled {
+        order: Order,
+        position: Position,
+    },
 }
 
 impl Event {
@@ -321,6 +507,11 @@ impl Event {
                 position.user_id
             }
             Event::PositionClosed { position } => position.position.user_id,
+            Event::PositionPartiallyClosed { remaining, .. } => remaining.user_id,
+            Event::OrderPlaced { order }
+            | Event::OrderModified { order, .. }
+            | Event::OrderCancelled { order, .. }
+            | Event::OrderFilled { order, .. } => order.user_id,
         }
     }
 
@@ -331,6 +522,11 @@ impl Event {
             Event::PositionOpened { .. } => "position_opened",
             Event::PositionModified { .. } => "position_modified",
             Event::PositionClosed { .. } => "position_closed",
+            Event::PositionPartiallyClosed { .. } => "position_partially_closed",
+            Event::OrderPlaced { .. } => "order_placed",
+            Event::OrderModified { .. } => "order_modified",
+            Event::OrderCancelled { .. } => "order_cancelled",
+            Event::OrderFilled { .. } => "order_filled",
         }
     }
 }

@@ -128,6 +128,38 @@ impl FromStr for Side {
     }
 }
 
+/// A pending order's kind: `limit` fills at its price or better (a buy limit below the
+/// market, a sell limit above it), `stop` once the market reaches its price (a buy stop above
+/// the market, a sell stop below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderType {
+    Limit,
+    Stop,
+}
+
+impl OrderType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderType::Limit => "limit",
+            OrderType::Stop => "stop",
+        }
+    }
+}
+
+impl FromStr for OrderType {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "limit" => Ok(OrderType::Limit),
+            "stop" => Ok(OrderType::Stop),
+            _ => Err(ParseError::new(format!(
+                "unknown order type {s:?}; expected limit or stop"
+            ))),
+        }
+    }
+}
+
 /// Reads a decimal from a JSON string or number (numbers through their shortest decimal form).
 fn deserialize_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
     struct V;
@@ -315,6 +347,26 @@ impl FromStr for PositionId {
 }
 
 impl fmt::Display for PositionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A pending order, numbered by the engine in the order orders are placed (deterministic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(pub u64);
+
+impl FromStr for OrderId {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        s.parse::<u64>()
+            .map(OrderId)
+            .map_err(|_| ParseError::new(format!("{s:?} is not an order id")))
+    }
+}
+
+impl fmt::Display for OrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
     }

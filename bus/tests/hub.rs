@@ -274,6 +274,7 @@ async fn snapshot_then_subscribe_and_unsubscribe_narrow_the_stream() {
 fn closed(user: UserId, id: u64, reason: CloseReason) -> Event {
     let p = |s: &str| Price::from_str(s).expect("price");
     let position = Position {
+        trailing_distance: None,
         id: PositionId(id),
         user_id: user,
         asset: Asset::Btc,

@@ -51,6 +51,7 @@ fn open(n: u64) -> Command {
         Side::Sell => (6_825_000 + (n % 1000) as i64, 6_175_000 - (n % 1000) as i64),
     };
     Command::OpenPosition(OpenPosition {
+        trailing_distance: None,
         user_id: user(n),
         asset: Asset::Btc,
         side,

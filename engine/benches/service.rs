@@ -48,6 +48,7 @@ fn user(n: u64) -> UserId {
 
 fn open(u: UserId) -> Command {
     Command::OpenPosition(OpenPosition {
+        trailing_distance: None,
         user_id: u,
         asset: Asset::Btc,
         side: Side::Buy,

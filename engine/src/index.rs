@@ -200,6 +200,7 @@ mod tests {
     fn eth_position(side: Side, open: &str, margin: &str, shown: &str) -> Position {
         let d = |s: &str| s.parse::<Decimal>().expect("decimal");
         Position {
+            trailing_distance: None,
             id: PositionId(1),
             user_id: UserId(uuid::Uuid::nil()),
             asset: Asset::Eth,

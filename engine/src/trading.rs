@@ -249,6 +249,15 @@ impl Engine {
                 position_id,
             } => self.close_manually(user_id, position_id, now, &mut events),
             Command::ModifyPosition(modify) => self.modify(modify, now, &mut events),
+            // Issue 10 (pending orders, partial close): the contract is in place, the rules
+            // are not yet; refused so that nothing changes.
+            Command::PartialClose(_)
+            | Command::PlaceOrder(_)
+            | Command::CancelOrder { .. }
+            | Command::ModifyOrder(_) => Err(Rejection::new(
+                RejectCode::OrderNotFound,
+                "not implemented yet",
+            )),
         };
         let reply = match result {
             Ok(accepted) => Reply::Accepted(accepted),
@@ -369,6 +378,7 @@ impl Engine {
             stop_loss: cmd.stop_loss,
             take_profit: cmd.take_profit,
             opened_at: now,
+            trailing_distance: None,
         };
         let account = self
             .accounts
@@ -545,6 +555,7 @@ impl Engine {
                     Seen::Different => Some(id_reused(command_id)),
                 },
             },
+            Query::ListPendingOrders { .. } => QueryReply::PendingOrders { orders: Vec::new() },
             Query::GetPrices => QueryReply::Prices {
                 quotes: self.quotes.iter().flatten().cloned().collect(),
             },

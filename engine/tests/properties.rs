@@ -73,6 +73,7 @@ fn open() -> impl Strategy<Value = Command> {
         .prop_map(|(u, asset, side, steps, lev, sl, tp)| {
             let (_, exp) = market(asset);
             Command::OpenPosition(OpenPosition {
+                trailing_distance: None,
                 user_id: user(u),
                 asset,
                 side,
@@ -94,7 +95,7 @@ fn command() -> impl Strategy<Value = Command> {
             position_id: PositionId(id),
         }),
         1 => (0..USERS, 1u64..40, asset(), proptest::option::of(-12i64..12), proptest::option::of(-12i64..12))
-            .prop_map(|(u, id, asset, sl, tp)| Command::ModifyPosition(ModifyPosition {
+            .prop_map(|(u, id, asset, sl, tp)| Command::ModifyPosition(ModifyPosition { trailing_distance: None,
                 user_id: user(u),
                 position_id: PositionId(id),
                 stop_loss: level(asset, sl),

@@ -82,6 +82,7 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
     assert_eq!(position.open_price, price("65000.50"));
 
     let modify = Command::ModifyPosition(ModifyPosition {
+        trailing_distance: None,
         user_id: alice,
         position_id: position.id,
         stop_loss: Some(price("60000")),

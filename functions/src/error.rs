@@ -86,7 +86,7 @@ impl ApiError {
 
 fn rejection_status(code: RejectCode) -> (StatusCode, &'static str) {
     match code {
-        RejectCode::PositionNotFound | RejectCode::AccountNotFound => {
+        RejectCode::PositionNotFound | RejectCode::AccountNotFound | RejectCode::OrderNotFound => {
             (StatusCode::NOT_FOUND, code.as_str())
         }
         RejectCode::CommandIdReused => (StatusCode::CONFLICT, "idempotency_key_reused"),

@@ -184,6 +184,7 @@ async fn open(
     let quantity = rule(body.quantity, RejectCode::InvalidQuantity)?;
     let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::OpenPosition(OpenPosition {
+        trailing_distance: None,
         user_id: user.0,
         asset: body.asset,
         side: body.side,
@@ -277,6 +278,7 @@ async fn modify(
     let id = command_id(user.0, &headers)?;
     let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
     let command = Command::ModifyPosition(ModifyPosition {
+        trailing_distance: None,
         user_id: user.0,
         position_id: body.position_id,
         stop_loss,

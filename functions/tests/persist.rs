@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 fn position(user: UserId, id: u64) -> Position {
     Position {
+        trailing_distance: None,
         id: PositionId(id),
         user_id: user,
         asset: Asset::Eth,

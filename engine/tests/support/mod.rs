@@ -27,6 +27,7 @@ pub fn user(n: u128) -> UserId {
 
 pub fn open_cmd(user_id: UserId, asset: Asset, side: Side, q: &str, leverage: u32) -> OpenPosition {
     OpenPosition {
+        trailing_distance: None,
         user_id,
         asset,
         side,
@@ -135,6 +136,7 @@ impl World {
         take_profit: Option<&str>,
     ) -> Reply {
         self.command(Command::ModifyPosition(ModifyPosition {
+            trailing_distance: None,
             user_id,
             position_id,
             stop_loss: stop_loss.map(price),

@@ -164,6 +164,7 @@ pub fn tick(asset: Asset, bid: &str, ask: &str) -> PriceTick {
 
 pub fn open(user_id: UserId, asset: Asset, side: Side, qty: &str, lev: u32) -> Command {
     Command::OpenPosition(OpenPosition {
+        trailing_distance: None,
         user_id,
         asset,
         side,

@@ -49,6 +49,12 @@ pub async fn write_event<'c>(
         Event::PositionClosed { position } => {
             upsert(db, key, &position.position, Some(position)).await
         }
+        // Issue 10: orders and partial closes are not persisted yet.
+        Event::PositionPartiallyClosed { .. }
+        | Event::OrderPlaced { .. }
+        | Event::OrderModified { .. }
+        | Event::OrderCancelled { .. }
+        | Event::OrderFilled { .. } => Ok(()),
     }
 }
 

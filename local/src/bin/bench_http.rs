@@ -204,6 +204,7 @@ async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Su
             let (engine, user) = (engine.clone(), users[c]);
             async move {
                 let open = Command::OpenPosition(OpenPosition {
+                    trailing_distance: None,
                     user_id: user,
                     asset: Asset::Sol,
                     side: bus::Side::Buy,
