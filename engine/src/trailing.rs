@@ -125,10 +125,9 @@ impl Engine {
             if !tighter(p.side, p.stop_loss, level) {
                 continue;
             }
-            self.triggers.remove(p);
             self.trails.remove(p);
-            p.stop_loss = Some(level);
-            self.triggers.insert(p);
+            let from = p.stop_loss.replace(level);
+            self.triggers.move_stop_loss(p, from);
             self.trails.insert(p);
             self.trailed.insert(id);
         }
