@@ -1,12 +1,11 @@
 //! Table tests for pending orders with exact numbers (see `engine::trading`): placement
-//! checks, cancel and modify, trigger edges and gaps, fills as market opens, cancellation by
-//! margin, the order of work within a tick, and expiry from the log's time.
+//! checks, listing, cancel and modify (fills and expiry: `order_fills.rs`).
 
 mod support;
 
 use bus::{
-    Accepted, CancelReason, Command, Event, ModifyOrder, OrderId, OrderType, RejectCode, Reply,
-    Side,
+    Accepted, Asset, CancelReason, Command, Event, ModifyOrder, OrderId, OrderType, RejectCode,
+    Reply, Side,
 };
 use rstest::rstest;
 use support::*;
@@ -21,8 +20,6 @@ fn btc_world() -> World {
     w.tick(Asset::Btc, "64999.50", "65000.50");
     w
 }
-
-use bus::Asset;
 
 fn order(side: Side, order_type: OrderType, at: &str) -> bus::PlaceOrder {
     place_cmd(user(ALICE), Asset::Btc, side, order_type, at, "0.01", 10)
