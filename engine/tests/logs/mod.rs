@@ -1,6 +1,5 @@
 //! Generators of random engine input logs for the property tests: account creation, then
 //! ticks (wide and narrow) mixed with every command, command ids repeating sometimes.
-#![allow(dead_code)]
 
 use bus::{
     Asset, Command, CommandEnvelope, CommandId, EngineInput, Leverage, ModifyOrder, ModifyPosition,
