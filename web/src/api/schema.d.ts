@@ -135,7 +135,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's closed positions, newest first. */
+        /** The user's closed positions and partial closes (`partial: true`), newest first. */
         get: operations["closedPositions"];
         put?: never;
         post?: never;
