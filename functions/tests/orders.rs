@@ -1,6 +1,6 @@
-//! Issue 10 through the routers, against the real engine service and persist consumer:
-//! pending orders (place, modify, cancel, list, fill, expire, history), partial closes and
-//! trailing stops, their idempotency and every new rejection code.
+//! Pending orders through the routers, against the real engine service and persist consumer:
+//! place, modify, cancel, list, fill, expire, the order history, idempotency and every new
+//! rejection code (partial closes and trailing stops: `partial_close.rs`).
 
 mod support;
 
@@ -20,23 +20,6 @@ fn now_ms() -> i64 {
 
 fn buy_limit(price: &str) -> Value {
     json!({ "asset": "BTC", "side": "buy", "type": "limit", "price": price, "quantity": "0.01", "leverage": 10 })
-}
-
-/// Polls `path` until `done` holds for its body (persist and the engine run on their own).
-async fn eventually(p: &Platform, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = p.get(path, Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path} never got there: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn len(body: &Value, list: &str) -> usize {
@@ -174,10 +157,11 @@ async fn a_user_places_modifies_and_cancels_orders_and_one_fills() {
     );
     let position_id = position["id"].clone();
 
-    let history = eventually(&p, &token, "/api/v1/trade/orders/history", |b| {
-        len(b, "orders") == 2
-    })
-    .await;
+    let history = p
+        .get_until("/api/v1/trade/orders/history", &token, |b| {
+            len(b, "orders") == 2
+        })
+        .await;
     let filled = &history["orders"][0];
     assert_eq!(
         (
@@ -230,10 +214,11 @@ async fn an_order_expires_at_its_time() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         p.tick(Asset::Btc, "60000.00", "60010.00").await;
     }
-    let history = eventually(&p, &token, "/api/v1/trade/orders/history", |b| {
-        len(b, "orders") == 1
-    })
-    .await;
+    let history = p
+        .get_until("/api/v1/trade/orders/history", &token, |b| {
+            len(b, "orders") == 1
+        })
+        .await;
     assert_eq!(history["orders"][0]["cancelReason"], "expired", "{history}");
 }
 
@@ -312,124 +297,5 @@ async fn order_rules_are_422_and_malformed_orders_400() {
     assert_eq!(
         listed["orders"][0]["price"], "59000",
         "refused changes change nothing"
-    );
-}
-
-#[tokio::test]
-async fn a_partial_close_answers_both_parts_and_history_lists_it() {
-    let p = Platform::start().await;
-    p.tick(Asset::Eth, "3000.00", "3001.00").await;
-    let (_, token) = p.user().await;
-    let t = Some(token.as_str());
-    let open = json!({ "asset": "ETH", "side": "buy", "quantity": "1", "leverage": 10, "trailingDistance": "0.001" });
-    let (status, body) = p.post("/api/v1/trade/open", t, open).await;
-    assert_eq!(
-        (status, code(&body)),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_trailing_distance"
-        )
-    );
-    let open = json!({ "asset": "ETH", "side": "buy", "quantity": "1", "leverage": 10 });
-    let (status, body) = p.post("/api/v1/trade/open", t, open).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["position"]["trailingDistance"], Value::Null);
-    let id = body["position"]["id"].clone();
-
-    let modify = |distance: Value| json!({ "positionId": id, "trailingDistance": distance });
-    let (status, body) = p.post("/api/v1/trade/modify", t, modify(json!("0"))).await;
-    assert_eq!(
-        (status, code(&body)),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_trailing_distance"
-        )
-    );
-    let (status, body) = p.post("/api/v1/trade/modify", t, modify(json!("50"))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["position"]["trailingDistance"], "50");
-    // The bid rises 100: the trailing stop follows it to 50 below.
-    p.tick(Asset::Eth, "3100.00", "3101.00").await;
-    let (_, open) = p.get("/api/v1/trade/open", t).await;
-    let shown = &open["positions"][0];
-    assert_eq!(
-        (&shown["trailingDistance"], &shown["stopLoss"]),
-        (&json!("50"), &json!("3050.00")),
-        "{open}"
-    );
-
-    let close = |quantity: &str| json!({ "positionId": id, "quantity": quantity });
-    for bad in ["1", "0.0005", "0"] {
-        let (status, body) = p.post("/api/v1/trade/close", t, close(bad)).await;
-        assert_eq!(
-            (status, code(&body)),
-            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_quantity"),
-            "{bad}"
-        );
-    }
-    let (status, body) = p.post("/api/v1/trade/close", t, close("0.4")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let part = &body["position"];
-    assert_eq!(
-        (
-            &part["id"],
-            &part["quantity"],
-            &part["margin"],
-            &part["realizedPnl"],
-            &part["closePrice"],
-            &part["partial"]
-        ),
-        (
-            &id,
-            &json!("0.4"),
-            &json!("120.04"),
-            &json!("39.60"),
-            &json!("3100.00"),
-            &json!(true)
-        ),
-        "{body}"
-    );
-    let rest = &body["remaining"];
-    assert_eq!(
-        (&rest["quantity"], &rest["margin"], &rest["stopLoss"]),
-        (&json!("0.6"), &json!("180.06"), &json!("3050.00"))
-    );
-
-    let (status, body) = p
-        .post("/api/v1/trade/close", t, json!({ "positionId": id }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        (&body["position"]["quantity"], &body["position"]["partial"]),
-        (&json!("0.6"), &json!(false))
-    );
-    assert!(
-        body.get("remaining").is_none(),
-        "a full close keeps its answer: {body}"
-    );
-
-    let page = eventually(&p, &token, "/api/v1/trade/closed", |b| {
-        len(b, "positions") == 2
-    })
-    .await;
-    let rows: Vec<(Value, Value, Value)> = page["positions"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r["quantity"].clone(),
-                r["partial"].clone(),
-                r["trailingDistance"].clone(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        rows,
-        vec![
-            (json!("0.6"), json!(false), json!("50")),
-            (json!("0.4"), json!(true), Value::Null)
-        ],
-        "{page}"
     );
 }
