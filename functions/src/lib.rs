@@ -7,8 +7,9 @@
 //! `{"error": {"code", "message"}}` (see [`error`]).
 //!
 //! The event function [`persist`] is a durable consumer of the `EVENTS` stream that writes
-//! users' positions to PostgreSQL.
+//! users' positions to PostgreSQL; the long-lived [`alerts::worker`] fires price alerts.
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod balance;
@@ -51,6 +52,7 @@ pub fn routers() -> OpenApiRouter<AppState> {
         .merge(trade::router())
         .merge(candles::router())
         .merge(health::router())
+        .merge(alerts::router())
 }
 
 /// Every HTTP function merged into one router: what the local runner serves. The routers are
