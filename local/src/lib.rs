@@ -172,7 +172,8 @@ pub async fn start(
         ));
     }
     if settings.alerts {
-        tasks.spawn(alerts_worker(f, state.nats().clone(), db.clone(), &stop_rx));
+        let (nats, db) = (state.nats().clone(), state.db().clone());
+        tasks.spawn(alerts_worker(f, nats, db, &stop_rx));
     }
     // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
     // candle consumer, as more tasks of this set.

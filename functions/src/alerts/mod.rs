@@ -85,6 +85,7 @@ pub struct AlertBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = NewAlertRequest)]
 struct CreateRequest {
     asset: Asset,
     #[serde(deserialize_with = "input::price")]
@@ -95,6 +96,7 @@ struct CreateRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CancelAlertRequest)]
 struct CancelRequest {
     #[serde(deserialize_with = "input::alert_id")]
     #[schema(value_type = u64, minimum = 0)]

@@ -4,6 +4,41 @@
  */
 
 export interface paths {
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's alerts: every active one, then the most recent others. */
+        get: operations["listAlerts"];
+        put?: never;
+        /** Creates a price alert. */
+        post: operations["createAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels an active alert (a cancelled one is answered as it is). */
+        post: operations["cancelAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assets": {
         parameters: {
             query?: never;
@@ -218,6 +253,39 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description An alert as the API and the WebSocket message show it. */
+        Alert: {
+            asset: components["schemas"]["Asset"];
+            /**
+             * Format: int64
+             * @description ms since the epoch
+             */
+            createdAt: number;
+            direction: components["schemas"]["Direction"];
+            /** Format: int64 */
+            id: number;
+            /** @description The level the alert waits for. */
+            price: components["schemas"]["Price"];
+            status: components["schemas"]["AlertStatus"];
+            /**
+             * Format: int64
+             * @description When the quote that fired it was made (ms since the epoch); null until it fires.
+             */
+            triggeredAt: number | null;
+            triggeredPrice: components["schemas"]["Price"] | null;
+        };
+        AlertList: {
+            /**
+             * @description The active alerts first, then the 100 most recent triggered or cancelled ones, each
+             *     group newest first.
+             */
+            alerts: components["schemas"]["Alert"][];
+        };
+        /** @enum {string} */
+        AlertStatus: "active" | "triggered" | "cancelled";
+        AlertWrapped: {
+            alert: components["schemas"]["Alert"];
+        };
         Alive: {
             status: string;
         };
@@ -257,6 +325,10 @@ export interface components {
             marginLevel: components["schemas"]["Money"] | null;
             unrealizedPnl: components["schemas"]["Money"];
             usedMargin: components["schemas"]["Money"];
+        };
+        CancelAlertRequest: {
+            /** Format: int64 */
+            alertId: number;
         };
         Candle: {
             close: components["schemas"]["Price"];
@@ -318,6 +390,11 @@ export interface components {
              */
             password: string;
         };
+        /**
+         * @description Which side of the price the alert waits for.
+         * @enum {string}
+         */
+        Direction: "above" | "below";
         /** @description The body of every error: `{"error": {"code", "message"}}` (see [`crate::error`]). */
         Error: {
             error: components["schemas"]["ErrorDetail"];
@@ -355,6 +432,15 @@ export interface components {
          * @example -12.50
          */
         Money: string;
+        NewAlertRequest: {
+            asset: components["schemas"]["Asset"];
+            direction: components["schemas"]["Direction"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            price: string;
+        };
         /** @description An open position valued at the engine's latest price. */
         OpenPosition: components["schemas"]["Position"] & {
             currentPrice: components["schemas"]["Price"] | null;
@@ -505,7 +591,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request */
+        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired) */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -523,7 +609,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `position_not_found` (not one of the user's open positions) or `account_not_found` */
+        /** @description `position_not_found` (not one of the user's open positions), `account_not_found`, or `alert_not_found` (not one of the user's alerts) */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -576,6 +662,93 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alerts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createAlert: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewAlertRequest"];
+            };
+        };
+        responses: {
+            /** @description Created (or the first answer to a retry) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertWrapped"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelAlertRequest"];
+            };
+        };
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertWrapped"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     assets: {
         parameters: {
             query?: never;
