@@ -3,12 +3,13 @@
 //! (`changed_at`) and the rows it reads share one clock.
 
 use bus::{Asset, Price, TimestampMs, UserId};
+use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use super::index::{AlertId, Armed, Crossed};
+use super::index::{AlertId, AlertIndex, Armed, Crossed};
 use super::{AlertBody, AlertStatus, Direction, MAX_ACTIVE};
 use crate::error::ApiError;
 
@@ -211,17 +212,22 @@ fn armed(row: &PgRow) -> Result<(AlertId, Option<Armed>), sqlx::Error> {
     Ok((body.id, armed))
 }
 
-/// Every active alert (the worker's start-up load).
-pub async fn active(db: &PgPool) -> Result<Vec<(AlertId, Armed)>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM alerts a WHERE a.status = 'active'");
-    let rows = sqlx::query(&sql).fetch_all(db).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if let (id, Some(a)) = armed(row)? {
-            out.push((id, a));
-        }
+/// Arms every active alert in `index` (the worker's start-up load), streaming the rows so a
+/// million alerts never sit in memory twice.
+pub async fn load_active(db: &PgPool, index: &mut AlertIndex) -> Result<(), sqlx::Error> {
+    let mut rows =
+        sqlx::query("SELECT id, asset, direction, price FROM alerts WHERE status = 'active'")
+            .fetch(db);
+    while let Some(row) = rows.try_next().await? {
+        let asset: &str = row.try_get("asset")?;
+        let armed = Armed {
+            asset: asset.parse().map_err(|_| corrupt("asset"))?,
+            direction: direction(row.try_get("direction")?)?,
+            level: price(row.try_get("price")?)?,
+        };
+        index.insert(row.try_get("id")?, armed);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Alerts created or cancelled since `since` (ms, database clock), with what they are now:

@@ -75,9 +75,7 @@ impl Worker {
         // Subscribed first, then loaded: no change or quote falls between the two.
         let mut since = store::now_ms(&self.db).await? - CATCH_UP_OVERLAP_MS;
         let mut index = AlertIndex::default();
-        for (id, armed) in store::active(&self.db).await? {
-            index.insert(id, armed);
-        }
+        store::load_active(&self.db, &mut index).await?;
         tracing::info!(active = index.len(), "alerts worker loaded its index");
         self.deliver_outbox().await;
         let mut conn = client.get_multiplexed_async_connection().await?;
