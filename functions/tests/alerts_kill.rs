@@ -2,6 +2,8 @@
 //! alert fires exactly once (one triggered price and time, never rewritten), every fired
 //! alert is delivered (its message seen on NATS, its `delivered` flag set), and a message seen
 //! twice is the same firing delivered again (the outbox after a kill), never a second firing.
+//! And the exact crash window: an alert marked triggered but not yet delivered is delivered
+//! by the next start.
 
 mod support;
 
@@ -155,4 +157,48 @@ async fn a_sigkilled_worker_loses_and_doubles_nothing() {
         "{ALERTS} alerts fired once each; {redelivered} messages delivered again after a kill"
     );
     let _ = worker.start_kill();
+}
+
+/// A crash between the mark and the publish, made exact: an alert marked triggered but not
+/// delivered (as a killed worker leaves it) is delivered by the next start, and flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_fired_but_not_delivered_is_delivered_after_a_restart() {
+    let p = Platform::without_engine(|_| {}).await;
+    let keys = PriceKeys::new(support::random_prefix());
+    let names = Names::new(p.settings.bus_prefix.clone());
+    let user = insert_user(&p.db.pool).await;
+    let token = p.state.tokens().issue(user).expect("token").token;
+    let body = json!({ "asset": "ETH", "price": "3000.00", "direction": "below" });
+    let (_, created) = p.post("/api/v1/alerts", Some(&token), body).await;
+    let id = created["alert"]["id"].as_i64().expect("id");
+    sqlx::query(
+        "UPDATE alerts SET status = 'triggered', triggered_at = 42, triggered_price = 2999.50 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&p.db.pool)
+    .await
+    .expect("marked");
+    let nats = async_nats::connect(&p.settings.nats_url)
+        .await
+        .expect("nats");
+    let mut inbox = nats.subscribe(names.alert_user(user)).await.expect("sub");
+    nats.flush().await.expect("flush");
+    let mut worker = start_worker(&p, &keys);
+    let msg = tokio::time::timeout(Duration::from_secs(60), inbox.next())
+        .await
+        .expect("delivered within 60 s")
+        .expect("message");
+    let v: Value = serde_json::from_slice(&msg.payload).expect("json");
+    assert_eq!(v["type"], "alert");
+    assert_eq!(v["alert"]["id"].as_i64(), Some(id));
+    assert_eq!(v["alert"]["triggeredPrice"], "2999.50");
+    assert_eq!(v["alert"]["triggeredAt"], 42);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rows(&p).await[0].4 {
+        assert!(Instant::now() < deadline, "never flagged delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = worker.start_kill();
+    let _ = worker.wait().await;
 }
