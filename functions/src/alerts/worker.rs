@@ -95,7 +95,8 @@ impl Worker {
                         self.on_quote(&mut index, &quote).await;
                     }
                 }
-                Some(change) = changes.next() => {
+                change = changes.next() => {
+                    let change = change.ok_or_else(|| WorkerError::Nats("subscription ended".into()))?;
                     if let Ok(id) = std::str::from_utf8(&change.payload).unwrap_or("").parse() {
                         self.refresh(&mut index, id).await;
                     }
