@@ -23,11 +23,11 @@ COPY . .
 # The same workspace and features as the cook above, so its compiled dependencies are reused.
 RUN cargo build --release --locked --workspace --all-features \
       --bin engine --bin price-feed --bin ws-hub --bin candle_ingest --bin persist \
-      --bin exness-local --bin migrate \
+      --bin exness-local --bin migrate --bin alerts \
  && mkdir /out \
  && cp target/release/engine target/release/price-feed target/release/ws-hub \
        target/release/candle_ingest target/release/persist target/release/exness-local \
-       target/release/migrate /out/
+       target/release/migrate target/release/alerts /out/
 
 FROM node:20-bookworm-slim AS web-build
 WORKDIR /src/web
@@ -52,5 +52,5 @@ RUN apt-get update \
 COPY --from=builder /out/ /usr/local/bin/
 USER 10001:10001
 # The container's command names the binary: engine, persist, candle_ingest, price-feed,
-# ws-hub, migrate or exness-local (the default: the whole platform in one process).
+# ws-hub, migrate, alerts or exness-local (the default: the whole platform in one process).
 CMD ["exness-local"]

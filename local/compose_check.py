@@ -31,6 +31,7 @@ SOURCES = {
     "engine": ["engine/src", "bus/src"],
     "exness-local": ["local/src", "functions/src", "engine/src", "bus/src", "migrations/src"],
     "persist": ["functions/src", "bus/src"],
+    "alerts": ["functions/src", "bus/src"],
     "candle_ingest": ["functions/src", "bus/src"],
     "price-feed": ["bus/src"],
     "ws-hub": ["bus/src"],
@@ -40,12 +41,13 @@ NEEDED = {
     "engine": {"NATS_URL", "DATABASE_URL", "MONGODB_URL", "ENGINE_ID"},
     "exness-local": {"HTTP_ADDR", "NATS_URL", "DATABASE_URL", "REDIS_URL", "JWT_SECRET"},
     "persist": {"NATS_URL", "DATABASE_URL"},
+    "alerts": {"NATS_URL", "DATABASE_URL", "REDIS_URL"},
     "candle_ingest": {"NATS_URL", "DATABASE_URL"},
     "price-feed": {"NATS_URL", "REDIS_URL", "FEED_HEALTH_ADDR"},
     "ws-hub": {"WS_ADDR", "NATS_URL", "REDIS_URL", "JWT_SECRET"},
 }
 # One-shot or worker processes: they serve no port, so no health check is asked of them.
-NOT_SERVERS = {"migrate", "engine", "persist", "candle_ingest"}
+NOT_SERVERS = {"migrate", "engine", "persist", "candle_ingest", "alerts"}
 # The address setting whose port each server listens on.
 LISTEN = {"exness-local": "HTTP_ADDR", "ws-hub": "WS_ADDR", "price-feed": "FEED_HEALTH_ADDR"}
 # Variables read by the libraries the binaries use (not by our sources).

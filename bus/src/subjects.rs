@@ -3,7 +3,7 @@
 //! Every name can carry a prefix so that tests (and several deployments on one NATS server)
 //! stay isolated: `Names::new("t1a2b")` yields `t1a2b_ENGINE` and `t1a2b.engine.in.>`.
 
-use crate::types::Asset;
+use crate::types::{Asset, UserId};
 
 /// The stream of every engine input (commands and price ticks).
 pub const ENGINE_STREAM: &str = "ENGINE";
@@ -25,6 +25,10 @@ pub const TRADES: &str = "market.trades";
 pub const DEAD_LETTERS_STREAM: &str = "DEAD_LETTERS";
 /// Dead letters: `dead.<consumer>.<the message's subject>`.
 pub const DEAD_LETTERS: &str = "dead";
+/// Fired price alerts for one user (core NATS, read by the hub): `alerts.user.<user id>`.
+pub const ALERTS_USER: &str = "alerts.user";
+/// An alert was created or cancelled (core NATS, read by the alerts worker).
+pub const ALERTS_CHANGED: &str = "alerts.changed";
 
 /// Stream and subject names under an optional isolation prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +125,21 @@ impl Names {
     pub fn dead_letter(&self, consumer: &str, subject: &str) -> String {
         self.subject(&format!("{DEAD_LETTERS}.{consumer}.{subject}"))
     }
+
+    /// Where the alerts worker sends `user`'s fired alerts (the hub forwards them).
+    pub fn alert_user(&self, user: UserId) -> String {
+        self.subject(&format!("{ALERTS_USER}.{}", user.0))
+    }
+
+    /// Wildcard covering every user's fired alerts.
+    pub fn alert_users(&self) -> String {
+        self.subject(&format!("{ALERTS_USER}.*"))
+    }
+
+    /// Where the HTTP functions say an alert was created or cancelled.
+    pub fn alerts_changed(&self) -> String {
+        self.subject(ALERTS_CHANGED)
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +162,11 @@ mod tests {
         );
         assert_eq!(t.trades_stream(), "t42_TRADES");
         assert_eq!(t.trade(Asset::Sol), "t42.market.trades.SOL");
+        let user = UserId(uuid::Uuid::nil());
+        assert_eq!(
+            t.alert_user(user),
+            "t42.alerts.user.00000000-0000-0000-0000-000000000000"
+        );
+        assert_eq!(bare.alert_users(), "alerts.user.*");
     }
 }

@@ -233,6 +233,11 @@ pub fn optional_expiry() -> RefOr<Schema> {
         .into()
 }
 
+/// `deserialize_with` for an alert id.
+pub fn alert_id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Whole)
+}
+
 /// `deserialize_with` for a leverage (1 to 1000).
 pub fn leverage<'de, D: Deserializer<'de>>(d: D) -> Result<Leverage, D::Error> {
     let v = small(d.deserialize_any(Whole)?)?;

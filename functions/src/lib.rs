@@ -7,8 +7,10 @@
 //! `{"error": {"code", "message"}}` (see [`error`]).
 //!
 //! The event function [`persist`] is a durable consumer of the `EVENTS` stream that writes
-//! users' positions, partial closes and orders to PostgreSQL.
+//! users' positions, partial closes and orders to PostgreSQL; the long-lived
+//! [`alerts::worker`] fires price alerts.
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod balance;
@@ -54,6 +56,7 @@ pub fn routers() -> OpenApiRouter<AppState> {
         .merge(trade::router())
         .merge(candles::router())
         .merge(health::router())
+        .merge(alerts::router())
 }
 
 /// Every HTTP function merged into one router: what the local runner serves. The routers are

@@ -247,6 +247,52 @@ async fn live_orders(probe: &mut Probe<'_>, token: &str) {
     probe.post(CANCEL, Some(token), cancel).await; // 404: no longer pending
 }
 
+const ALERTS: &str = "/api/v1/alerts";
+const CANCEL_ALERT: &str = "/api/v1/alerts/cancel";
+
+async fn live_alerts(probe: &mut Probe<'_>, state: &AppState, token: &str) {
+    let alert = |price: &str| json!({ "asset": "BTC", "price": price, "direction": "above" });
+    let (status, body) = probe.post(ALERTS, Some(token), alert("70000")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["alert"]["id"].clone();
+    probe.keyed(ALERTS, token, "k-alert", alert("70001")).await;
+    probe.keyed(ALERTS, token, "k-alert", alert("70002")).await; // 409
+    probe
+        .post(ALERTS, Some(token), json!({ "price": "1" }))
+        .await; // 400
+    probe.post(ALERTS, None, alert("1")).await; // 401
+    probe.post(ALERTS, Some(token), huge()).await; // 413
+    probe.get(ALERTS, Some(token)).await;
+    probe.get(ALERTS, None).await;
+    probe
+        .post(CANCEL_ALERT, Some(token), json!({ "alertId": id }))
+        .await;
+    probe
+        .post(CANCEL_ALERT, Some(token), json!({ "alertId": "x" }))
+        .await; // 400
+    probe
+        .post(CANCEL_ALERT, None, json!({ "alertId": id }))
+        .await; // 401
+    probe
+        .post(CANCEL_ALERT, Some(token), json!({ "alertId": 999_999 }))
+        .await; // 404
+    probe.post(CANCEL_ALERT, Some(token), huge()).await; // 413
+    // 409 alert_not_active: an alert that has fired (as the worker marks it).
+    let (_, body) = probe.post(ALERTS, Some(token), alert("70003")).await;
+    sqlx::query("UPDATE alerts SET status = 'triggered' WHERE id = $1")
+        .bind(body["alert"]["id"].as_i64().expect("id"))
+        .execute(state.db())
+        .await
+        .expect("fired");
+    probe
+        .post(
+            CANCEL_ALERT,
+            Some(token),
+            json!({ "alertId": body["alert"]["id"] }),
+        )
+        .await;
+}
+
 /// Dependencies down: NATS and PostgreSQL unreachable, every operation that needs one is 503.
 async fn offline(seen: &mut Seen) {
     let settings = Settings {
@@ -270,6 +316,12 @@ async fn offline(seen: &mut Seen) {
     for path in COMMANDS {
         probe.post(path, Some(&token), valid(path)).await;
     }
+    let alert = json!({ "asset": "BTC", "price": "1", "direction": "below" });
+    probe.post(ALERTS, Some(&token), alert).await;
+    probe
+        .post(CANCEL_ALERT, Some(&token), json!({ "alertId": 1 }))
+        .await;
+    probe.get(ALERTS, Some(&token)).await;
     for path in [
         "/api/v1/balance",
         "/api/v1/trade/open",
@@ -344,6 +396,7 @@ async fn every_documented_status_is_answered_and_none_other() {
         };
         live_public(&mut probe).await;
         live_trading(&mut probe, &token, &orphan).await;
+        live_alerts(&mut probe, &p.state, &token).await;
     }
     offline(&mut seen).await;
     silent_engine(&mut seen).await;

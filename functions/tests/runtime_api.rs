@@ -123,6 +123,7 @@ async fn every_function_binary_answers_through_the_runtime_api() {
     let assets = start("assets", env!("CARGO_BIN_EXE_assets"), &p, jwt).await;
     let trade = start("trade", env!("CARGO_BIN_EXE_trade"), &p, jwt).await;
     let candles = start("candles", env!("CARGO_BIN_EXE_candles"), &p, jwt).await;
+    let alerts = start("alerts_api", env!("CARGO_BIN_EXE_alerts_api"), &p, jwt).await;
 
     let (status, first) = signup.invoke(event("signup", None)).await;
     assert_eq!(
@@ -186,11 +187,18 @@ async fn every_function_binary_answers_through_the_runtime_api() {
         "{body}"
     );
 
+    let (status, body) = alerts.invoke(event("alerts", Some(&token))).await;
+    assert_eq!(
+        (status, &body["alert"]["price"], &body["alert"]["status"]),
+        (201, &Value::from("70000.00"), &Value::from("active")),
+        "{body}"
+    );
+
     // A function serves only its own routes, also through the runtime.
     let (status, body) = assets.invoke(event("balance", Some(&token))).await;
     assert_eq!((status, support::code(&body)), (404, "not_found"), "{body}");
 
-    for f in [signup, signin, balance, assets, trade, candles] {
+    for f in [signup, signin, balance, assets, trade, candles, alerts] {
         assert!(f.emu.init_errors().is_empty());
         drop(f.child);
     }

@@ -110,6 +110,7 @@ fn every_lambda_refuses_to_start_without_a_strong_secret() {
         env!("CARGO_BIN_EXE_assets"),
         env!("CARGO_BIN_EXE_trade"),
         env!("CARGO_BIN_EXE_candles"),
+        env!("CARGO_BIN_EXE_alerts_api"),
     ] {
         for vars in [&[][..], &[("JWT_SECRET", "short")][..]] {
             let (status, output) = run(bin, vars);
@@ -126,12 +127,14 @@ fn every_lambda_refuses_to_start_without_a_strong_secret() {
 }
 
 #[test]
-fn candle_ingest_needs_no_secret_but_refuses_bad_values() {
-    let (status, output) = run(
+fn candle_ingest_and_the_alerts_worker_need_no_secret_but_refuse_bad_values() {
+    for bin in [
         env!("CARGO_BIN_EXE_candle_ingest"),
-        &[("DB_MAX_CONNECTIONS", "lots")],
-    );
-    assert!(!status.success());
-    assert!(output.contains("DB_MAX_CONNECTIONS"), "{output}");
-    assert!(!output.contains("JWT_SECRET"), "{output}");
+        env!("CARGO_BIN_EXE_alerts"),
+    ] {
+        let (status, output) = run(bin, &[("DB_MAX_CONNECTIONS", "lots")]);
+        assert!(!status.success(), "{bin}");
+        assert!(output.contains("DB_MAX_CONNECTIONS"), "{bin}: {output}");
+        assert!(!output.contains("JWT_SECRET"), "{bin}: {output}");
+    }
 }

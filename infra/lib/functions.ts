@@ -52,6 +52,14 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     jwt: true,
   },
   candles: { routes: ['GET /api/v1/candles'], nats: false, db: true, redis: false, jwt: true },
+  // Price alerts live in PostgreSQL; NATS tells the alerts worker (an ECS service) of changes.
+  alerts_api: {
+    routes: ['POST /api/v1/alerts', 'GET /api/v1/alerts', 'POST /api/v1/alerts/cancel'],
+    nats: true,
+    db: true,
+    redis: false,
+    jwt: true,
+  },
 };
 
 /**

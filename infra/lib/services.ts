@@ -67,6 +67,12 @@ export class Services extends Construct {
       'engine-b': { command: ['engine'], environment: { ...common, ENGINE_ID: 'engine-b' }, secrets: engineSecrets, reaches: { nats: true, db: true } },
       persist: { command: ['persist'], environment: common, secrets: { PGPASSWORD: pgPassword }, reaches: { nats: true, db: true } },
       candles: { command: ['candle_ingest'], environment: common, secrets: { PGPASSWORD: pgPassword }, reaches: { nats: true, db: true } },
+      alerts: {
+        command: ['alerts'],
+        environment: { ...common, REDIS_URL: props.redisUrl },
+        secrets: { PGPASSWORD: pgPassword },
+        reaches: { nats: true, db: true, redis: true },
+      },
       'price-feed': {
         command: ['price-feed'],
         environment: { NATS_URL: props.natsUrl, REDIS_URL: props.redisUrl, FEED_HEALTH_ADDR: '0.0.0.0:7071', RUST_LOG: 'info' },

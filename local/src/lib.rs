@@ -30,6 +30,8 @@ pub struct RunnerSettings {
     pub market: Option<market::MarketSettings>,
     /// Whether the `persist` event function runs in this process.
     pub persist: bool,
+    /// Whether the price-alerts worker runs in this process (`ALERTS=off`: its own process).
+    pub alerts: bool,
     /// The web page, the API reference and the API's CORS layer; `None` serves none of them.
     pub web: Option<web::WebSettings>,
 }
@@ -52,6 +54,8 @@ pub enum RunError {
     State(#[from] functions::state::StartError),
     #[error("market data: {0}")]
     Market(String),
+    #[error("alerts: {0}")]
+    Alerts(String),
 }
 
 impl From<bus::settings::SettingsError> for RunError {
@@ -78,12 +82,14 @@ impl RunnerSettings {
         // `ENGINE=off` / `PERSIST=off`: those parts run as their own processes (compose).
         let engine_on = env.switch("ENGINE")?;
         let persist = env.switch("PERSIST")?;
+        let alerts = env.switch("ALERTS")?;
         Ok(Self {
             http_addr,
             functions,
             engine: engine_on.then_some(engine),
             market,
             persist,
+            alerts,
             web: web::WebSettings::from_vars(env)?,
         })
     }
@@ -165,6 +171,10 @@ pub async fn start(
             },
         ));
     }
+    if settings.alerts {
+        let (nats, db) = (state.nats().clone(), state.db().clone());
+        tasks.spawn(alerts_worker(f, nats, db, &stop_rx));
+    }
     // Market data: the price feed (Redis, ENGINE ticks, TRADES), the WebSocket hub and the
     // candle consumer, as more tasks of this set.
     let ws_addr = match settings.market {
@@ -202,6 +212,29 @@ pub async fn start(
         ws_addr,
         web_addrs,
         supervisor,
+    })
+}
+
+/// The price-alerts worker as a supervised part (started again if it fails).
+fn alerts_worker(
+    f: &functions::Settings,
+    nats: async_nats::Client,
+    db: sqlx::PgPool,
+    stop: &watch::Receiver<bool>,
+) -> impl Future<Output = (&'static str, Result<(), RunError>)> + use<> {
+    let worker = functions::alerts::worker::Worker {
+        nats,
+        names: Names::new(f.bus_prefix.clone()),
+        db,
+        redis_url: f.redis_url.clone(),
+        keys: bus::PriceKeys::new(f.redis_prefix.clone()),
+    };
+    supervise::restarting("alerts", stop.clone(), move |rx| {
+        let worker = worker.clone();
+        async move {
+            let r = worker.run(stopped(rx)).await;
+            r.map_err(|e| RunError::Alerts(e.to_string()))
+        }
     })
 }
 

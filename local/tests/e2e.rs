@@ -32,6 +32,7 @@ fn settings(db: &TestDatabase) -> RunnerSettings {
         engine: Some(engine),
         market: None,
         persist: true,
+        alerts: false,
         web: None,
     }
 }

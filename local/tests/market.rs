@@ -79,6 +79,7 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
             }),
         }),
         persist: true,
+        alerts: false,
         web: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

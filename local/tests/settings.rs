@@ -20,6 +20,7 @@ fn a_bad_value_of_any_part_names_its_variable() {
     for (name, value) in [
         ("HTTP_ADDR", "localhost"),
         ("MARKET_DATA", "maybe"),
+        ("ALERTS", "sometimes"),
         ("PRICE_DECIMALS_BTC", "x"),
         ("ENGINE_BATCH", "many"),
         ("JWT_TTL_SECS", "abc"),

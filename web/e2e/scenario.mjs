@@ -1,6 +1,7 @@
 // What a trader does, step by step, with the checks after each step (see run.mjs).
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { alertSteps } from './steps-alerts.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -95,6 +96,7 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   t.phone = await phoneLayout(t);
   await rejectedToken(t);
   await referenceReconnectCors(t);
+  await alertSteps(t);
   assert.deepEqual(t.errors, [], 'no console errors');
 }
 

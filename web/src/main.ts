@@ -10,6 +10,7 @@ import { formatDecimal, formatSigned } from './money';
 import { setupPanels, showPanel } from './panels';
 import { saveSession, savedSession, type State, Store } from './store';
 import { renderAccount } from './views/account';
+import { AlertsView } from './views/alerts';
 import { renderAuth } from './views/auth';
 import { ChartView, type LevelKind } from './views/chart';
 import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
@@ -26,6 +27,7 @@ class App {
   private chart: ChartView | null = null;
   private ticket: Ticket | null = null;
   private positions: Positions | null = null;
+  private alerts: AlertsView | null = null;
   private refreshTimer: number | undefined;
 
   constructor(endpoints: Endpoints) {
@@ -41,7 +43,11 @@ class App {
       onQuote: (q) => this.store.set({ quotes: { ...this.store.state.quotes, [q.asset]: q } }),
       onEvent: (e) => this.onEvent(e),
       onConnection: (connection) => this.store.set({ connection }),
-      onResync: () => this.refresh(),
+      onResync: () => {
+        this.refresh();
+        void this.alerts?.load();
+      },
+      onAlert: (a) => this.alerts?.onFired(a),
       onUnauthorized: () => this.api.onUnauthorized(),
     });
   }
@@ -155,6 +161,9 @@ class App {
     renderAuth(this.api, (token, email) => this.signIn(token, email));
     this.chart = new ChartView(byId('chart'), this.api, this.store, (p, kind, price) => this.modifyLevel(p, kind, price));
     this.ticket = new Ticket(this.store, this.api, () => this.refresh());
+    const alertsRoot = document.createElement('div');
+    byId('panel-ticket').append(alertsRoot);
+    this.alerts = new AlertsView(alertsRoot, this.api, this.store, this.chart);
     this.positions = new Positions(this.store, this.api, { refresh: () => this.refresh(), loadMoreClosed: () => void this.loadMoreClosed() });
     this.store.subscribe((state, changed) => this.render(state, changed));
     byId('signout').addEventListener('click', () => this.signOut());

@@ -1,9 +1,11 @@
 /**
  * The WebSocket client of the price hub: quotes for every asset, the signed-in user's own
- * engine events, and a reconnect with exponential backoff and jitter whenever the socket drops.
- * It reports its state (connecting, live, stale, disconnected): stale when no quote has come
- * for `staleAfterMs` although the socket is open.
+ * engine events (and fired price alerts), and a reconnect with exponential backoff and jitter
+ * whenever the socket drops. It reports its state (connecting, live, stale, disconnected):
+ * stale when no quote has come for `staleAfterMs` although the socket is open.
  */
+import type { Alert } from './api/alerts';
+
 export interface Quote {
   asset: string;
   bid: string;
@@ -42,6 +44,8 @@ export interface WsHandlers {
   onResync(): void;
   /** The hub refused the token (expired or revoked). */
   onUnauthorized(): void;
+  /** One of the user's price alerts fired (`{"type":"alert","alert":{…}}`). */
+  onAlert?(alert: Alert): void;
 }
 
 export class PriceSocket {
@@ -135,7 +139,7 @@ export class PriceSocket {
   }
 
   private receive(text: string): void {
-    let msg: { type?: string; event?: EngineEvent; code?: string } & Partial<Quote>;
+    let msg: { type?: string; event?: EngineEvent; code?: string; alert?: Alert } & Partial<Quote>;
     try {
       msg = JSON.parse(text);
     } catch {
@@ -147,6 +151,8 @@ export class PriceSocket {
       this.handlers.onQuote(msg as Quote);
     } else if (msg.type === 'event' && msg.event) {
       this.handlers.onEvent(msg.event);
+    } else if (msg.type === 'alert' && msg.alert) {
+      this.handlers.onAlert?.(msg.alert);
     } else if (msg.type === 'authenticated') {
       this.handlers.onResync();
     } else if (msg.type === 'error' && msg.code === 'unauthorized' && this.token) {

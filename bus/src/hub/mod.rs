@@ -1,5 +1,6 @@
 //! The WebSocket hub (port 7070): fans the Redis price stream out to browsers and routes each
-//! user's engine events (from `EVENTS`) to their authenticated connections. The protocol is in
+//! user's engine events (from `EVENTS`) and fired price alerts ([`alerts`]) to their
+//! authenticated connections. The protocol is in
 //! [`protocol`] and the README's "WebSocket protocol" section.
 //!
 //! A slow client never slows the others: the fan-out only fills per-client mailboxes
@@ -8,6 +9,7 @@
 //! the registry when it ends, through a drop guard ([`slot`]) that also runs if its task
 //! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
+mod alerts;
 mod connection;
 pub mod mailbox;
 pub mod probe;
@@ -181,6 +183,12 @@ pub async fn serve(
     background.spawn(sources::redis_quotes(
         settings.redis_url.clone(),
         keys,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    background.spawn(alerts::fired_alerts(
+        nats.clone(),
+        names.clone(),
         shared.clone(),
         stop_rx.clone(),
     ));

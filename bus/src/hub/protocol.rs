@@ -5,11 +5,13 @@
 //!   asset) to these; later ones add to the set. Replies `subscribed` and the latest quote of
 //!   each newly added asset.
 //! - `{"op":"unsubscribe","assets":["SOL"]}`: removes them. Replies `subscribed`.
-//! - `{"op":"auth","token":"<jwt>"}`: from now on the user's own engine events are sent too.
+//! - `{"op":"auth","token":"<jwt>"}`: from now on the user's own engine events and fired
+//!   price alerts are sent too.
 //!   Replies `authenticated`, or an `unauthorized` error.
 //!
 //! Server -> client: `{"type":"quote",…}` (see [`crate::MarketQuote`]),
 //! `{"type":"event","seq":…,"event":{…}}` (an [`crate::Event`]),
+//! `{"type":"alert","alert":{…}}` (a fired price alert, as `GET /api/v1/alerts` shows it),
 //! `{"type":"subscribed","assets":[…]}`, `{"type":"authenticated","user_id":"…"}`,
 //! `{"type":"error","code":"…","message":"…"}`.
 

@@ -92,7 +92,8 @@ export class Api {
 
   constructor(private readonly base: string) {}
 
-  private async request<T>(method: string, path: string, body?: unknown, key?: string): Promise<T> {
+  /** One call; also used by the feature modules next to this one (`alerts.ts`). */
+  async request<T>(method: string, path: string, body?: unknown, key?: string): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;

@@ -238,6 +238,15 @@ export class ChartView {
       h('span', {}, 'Vol ', h('b', {}, c.volume)));
   }
 
+  /** The candle series and its canvas box, for overlays of other modules (price alerts). */
+  get series(): ISeriesApi<'Candlestick'> {
+    return this.candles;
+  }
+
+  get canvas(): HTMLElement {
+    return this.canvasBox;
+  }
+
   private replaceLine(line: IPriceLine | null, options: Parameters<ISeriesApi<'Candlestick'>['createPriceLine']>[0] | null): IPriceLine | null {
     if (line) this.candles.removePriceLine(line);
     return options ? this.candles.createPriceLine(options) : null;
