@@ -285,7 +285,7 @@ export interface components {
          * @description Why a position closed
          * @enum {string}
          */
-        CloseReason: "manual" | "stop_loss" | "take_profit" | "liquidation";
+        CloseReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "trailing_stop";
         CloseRequest: {
             positionId: components["schemas"]["PositionId"];
         };
@@ -349,6 +349,7 @@ export interface components {
              * @example 0.01
              */
             takeProfit?: string | null;
+            trailingDistance?: string | null;
         };
         /**
          * @description An amount of USD, a decimal string (negative for a loss)
@@ -415,6 +416,7 @@ export interface components {
             side: components["schemas"]["Side"];
             stopLoss: components["schemas"]["Price"] | null;
             takeProfit: components["schemas"]["Price"] | null;
+            trailingDistance?: components["schemas"]["Price"] | null;
         };
         /**
          * Format: int64
