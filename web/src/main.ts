@@ -174,6 +174,10 @@ class App {
     this.socket.authenticate(this.store.state.token);
     this.socket.start();
     this.refresh();
+    // A trailing stop moves without an event on every tick: reload while one is open.
+    window.setInterval(() => {
+      if (!document.hidden && this.store.state.open.some((p) => p.trailingDistance)) this.refresh();
+    }, 3000);
   }
 }
 

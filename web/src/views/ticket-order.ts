@@ -34,9 +34,9 @@ export class OrderFields {
         this.buttons.set(t, b);
         return b;
       }));
-    this.fields = h('div', { class: 'levels pending-fields' },
-      h('div', {}, h('label', { for: 't-price' }, 'Order price'), this.price),
-      h('div', {}, h('label', { for: 't-exp' }, 'Expiry (optional)'), this.expiry));
+    this.fields = h('div', { class: 'pending-fields' },
+      h('label', { for: 't-price' }, 'Order price'), this.price,
+      h('label', { for: 't-exp' }, 'Expiry (optional: none is good till cancelled)'), this.expiry);
     this.elements = [group, this.fields];
     for (const input of [this.price, this.expiry]) input.addEventListener('input', () => this.onChange(false));
     this.setType('market');
