@@ -11,7 +11,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::{Asset, CloseReason, Leverage, Money, PositionId, Price, Quantity, Side, UserId};
+use crate::{
+    Asset, CancelReason, CloseReason, Leverage, Money, OrderId, OrderType, PositionId, Price,
+    Quantity, Side, UserId,
+};
 
 /// 2^53 - 1, the largest integer every JSON reader (JavaScript's numbers) holds exactly.
 pub const JS_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
@@ -100,8 +103,32 @@ named!(
     CloseReason,
     "CloseReason",
     string_enum(
-        &["manual", "stop_loss", "take_profit", "liquidation"],
-        "Why a position closed"
+        &[
+            "manual",
+            "stop_loss",
+            "take_profit",
+            "liquidation",
+            "trailing_stop"
+        ],
+        "Why a position closed (`trailing_stop`: a stop-loss moved by a trailing stop)"
+    )
+);
+named!(
+    OrderType,
+    "OrderType",
+    string_enum(
+        &["limit", "stop"],
+        "limit: a buy below the ask or a sell above the bid, filled when the market comes to \
+         it; stop: a buy above the ask or a sell below the bid, filled when the market reaches it"
+    )
+);
+named!(
+    CancelReason,
+    "CancelReason",
+    string_enum(
+        &["user", "expired", "insufficient_margin"],
+        "Why a pending order was cancelled: by its owner, its expiry passed, or it triggered \
+         when the position did not fit the free margin"
     )
 );
 named!(
@@ -128,6 +155,19 @@ named!(
         .description(Some(
             "A position's number, given by the engine in order from 1 (so below 2^53: a \
              JavaScript number holds it exactly)"
+        ))
+        .into()
+);
+named!(
+    OrderId,
+    "OrderId",
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .maximum(Some(JS_SAFE_INTEGER))
+        .description(Some(
+            "A pending order's number, given by the engine in order from 1 (below 2^53)"
         ))
         .into()
 );

@@ -10,7 +10,9 @@
 
 use std::fmt;
 
-use bus::{Leverage, PositionId, Price, Quantity};
+use bus::schema::JS_SAFE_INTEGER;
+use bus::unchecked::FromNumber;
+use bus::{Leverage, OrderId, ParseError, PositionId, Price, Quantity, TimestampMs};
 use rust_decimal::Decimal;
 use serde::Deserializer;
 use serde::de::Visitor;
@@ -182,6 +184,53 @@ fn small<E: serde::de::Error>(v: u64) -> Result<u32, E> {
 /// `deserialize_with` for a position id.
 pub fn position_id<'de, D: Deserializer<'de>>(d: D) -> Result<PositionId, D::Error> {
     d.deserialize_any(Whole).map(PositionId)
+}
+
+/// `deserialize_with` for an order id.
+pub fn order_id<'de, D: Deserializer<'de>>(d: D) -> Result<OrderId, D::Error> {
+    d.deserialize_any(Whole).map(OrderId)
+}
+
+/// A pending order's expiry, ms since the epoch: any whole JSON number is well-formed (read
+/// as a [`bus::Unchecked`]), one that is not a time the engine can hold breaks the expiry
+/// rule (422 `invalid_expiry`), as does a time not after the command's (the engine's check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry(pub TimestampMs);
+
+impl FromNumber for Expiry {
+    const STRINGS: bool = false;
+    fn from_number(value: Decimal) -> Result<Self, ParseError> {
+        use rust_decimal::prelude::ToPrimitive;
+        let whole = value.fract().is_zero().then(|| value.to_i64());
+        whole
+            .flatten()
+            .map(Expiry)
+            .ok_or_else(|| Self::out_of_range(&value.to_string()))
+    }
+    fn out_of_range(text: &str) -> ParseError {
+        ParseError(format!(
+            "expiresAt must be a whole number of ms since the epoch, got {text}"
+        ))
+    }
+}
+
+/// The schema of an optional expiry (null or missing: good till cancelled).
+pub fn optional_expiry() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Integer,
+            Type::Null,
+        ]))
+        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .minimum(Some(0))
+        .maximum(Some(JS_SAFE_INTEGER))
+        .description(Some(
+            "ms since the epoch, after the time of the request (else 422 `invalid_expiry`); \
+             null or missing: good till cancelled",
+        ))
+        .into()
 }
 
 /// `deserialize_with` for a leverage (1 to 1000).

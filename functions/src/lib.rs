@@ -7,13 +7,14 @@
 //! `{"error": {"code", "message"}}` (see [`error`]).
 //!
 //! The event function [`persist`] is a durable consumer of the `EVENTS` stream that writes
-//! users' positions to PostgreSQL.
+//! users' positions, partial closes and orders to PostgreSQL.
 
 pub mod assets;
 pub mod auth;
 pub mod balance;
 pub mod body;
 pub mod candles;
+pub mod cursor;
 pub mod error;
 pub mod health;
 pub mod history;
@@ -21,6 +22,8 @@ pub mod input;
 pub mod lambda;
 pub mod market;
 pub mod openapi;
+pub mod order_history;
+pub mod orders;
 pub mod persist;
 pub mod secrets;
 pub mod settings;

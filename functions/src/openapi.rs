@@ -58,10 +58,10 @@ macro_rules! error_responses {
 error_responses!(
     BadRequest => "Malformed input, nothing changed: `invalid_json` (not JSON), `invalid_request` (a field missing, of the wrong type or outside its documented form, or an unknown field), and by route `invalid_email`, `weak_password`, `invalid_idempotency_key`, `invalid_query`, `invalid_asset`, `invalid_interval`, `invalid_range`, `invalid_limit`",
     Unauthorized => "`unauthorized`: the bearer token is missing, malformed, expired, wrongly signed or names a deleted user; `invalid_credentials` on signin",
-    NotFound => "`position_not_found` (not one of the user's open positions) or `account_not_found`",
+    NotFound => "`position_not_found` (not one of the user's open positions), `order_not_found` (not one of the user's pending orders) or `account_not_found`",
     Conflict => "`email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request",
     PayloadTooLarge => "`payload_too_large`: the body is over the limit (16 KiB by default)",
-    Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`",
+    Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request)",
     Unavailable => "`unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later",
     EngineTimeout => "`engine_timeout`: the engine did not answer in time; a command may still be applied, so retry with the same Idempotency-Key",
 );

@@ -1,5 +1,6 @@
-//! The trade function: `POST /api/v1/trade/open`, `/close`, `/modify`, `GET /trade/open`
-//! (from the engine) and `GET /trade/closed` (history from PostgreSQL, see [`crate::history`]).
+//! The trade function: `POST /api/v1/trade/open`, `/close` (all or part of a position),
+//! `/modify`, `GET /trade/open` (from the engine), `GET /trade/closed` (history from
+//! PostgreSQL, see [`crate::history`]) and the pending orders ([`crate::orders`]).
 //!
 //! Every `POST` takes an optional `Idempotency-Key`: the engine command id is derived from the
 //! user and the key, so a retry gets the first answer and the same key with a different body
@@ -9,8 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
 use bus::{
-    Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyPosition, OpenPosition, PositionId,
-    Price, Quantity, Query, QueryReply, RejectCode, Reply, Side, Unchecked,
+    Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyPosition, OpenPosition,
+    PartialClose, PositionId, Price, Quantity, Query, QueryReply, RejectCode, Reply, Side,
+    Unchecked,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -51,16 +53,27 @@ struct OpenRequest {
     #[serde(default, deserialize_with = "input::optional_u32")]
     #[schema(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     max_slippage_bps: Option<u32>,
+    /// A trailing stop: the stop-loss follows the market at this price distance, only in the
+    /// trader's favour.
+    #[serde(default)]
+    #[schema(schema_with = input::optional_positive_decimal)]
+    trailing_distance: Option<Unchecked<Price>>,
 }
 
+/// Without `quantity` the whole position closes; with it, that part (a multiple of the
+/// asset's quantity step, less than the position's quantity, leaving at least the asset's
+/// minimum) and the rest stays open.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CloseRequest {
     #[serde(deserialize_with = "input::position_id")]
     position_id: PositionId,
+    #[serde(default)]
+    #[schema(schema_with = input::optional_positive_decimal)]
+    quantity: Option<Unchecked<Quantity>>,
 }
 
-/// Both levels are replaced; a missing or null level is cleared.
+/// The levels and the trailing distance are replaced; a missing or null one is cleared.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ModifyRequest {
@@ -72,13 +85,16 @@ struct ModifyRequest {
     #[serde(default)]
     #[schema(schema_with = input::optional_positive_decimal)]
     take_profit: Option<Unchecked<Price>>,
+    #[serde(default)]
+    #[schema(schema_with = input::optional_positive_decimal)]
+    trailing_distance: Option<Unchecked<Price>>,
 }
 
 /// The `Idempotency-Key` header every trade command takes (see [`command_id`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // read by `command_id` from the headers; here for the document
-struct IdempotencyKey {
+pub(crate) struct IdempotencyKey {
     /// Makes the request safe to retry: a retry with the same key and body gets the first
     /// answer; the same key with another body is 409 `idempotency_key_reused`.
     #[serde(rename = "Idempotency-Key")]
@@ -89,6 +105,16 @@ struct IdempotencyKey {
 #[derive(Debug, Serialize, ToSchema)]
 struct Wrapped<T> {
     position: T,
+}
+
+/// A closed position; after a partial close also the part that stays open.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CloseAnswer)]
+struct Closed {
+    position: ClosedBody,
+    /// What stays open after a partial close (`position.partial` true); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<PositionBody>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,6 +130,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
         .routes(routes!(modify))
         .merge(crate::history::router())
+        .merge(crate::orders::router())
 }
 
 pub fn routes() -> Router<AppState> {
@@ -115,7 +142,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Sends one command and returns the engine's success, or its rejection as an error.
-async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accepted, ApiError> {
+pub(crate) async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accepted, ApiError> {
     let reply = state
         .engine()
         .send(cmd)
@@ -128,12 +155,12 @@ async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accepted, ApiErr
 }
 
 /// A value checked against the trading rule `code` names: 422 with that code if it breaks it.
-fn rule<T>(value: Unchecked<T>, code: RejectCode) -> Result<T, ApiError> {
+pub(crate) fn rule<T>(value: Unchecked<T>, code: RejectCode) -> Result<T, ApiError> {
     value.check(code).map_err(ApiError::Rejected)
 }
 
 /// An optional stop-loss and take-profit, checked against their rules.
-fn levels(
+pub(crate) fn levels(
     stop_loss: Option<Unchecked<Price>>,
     take_profit: Option<Unchecked<Price>>,
 ) -> Result<(Option<Price>, Option<Price>), ApiError> {
@@ -147,7 +174,14 @@ fn levels(
     ))
 }
 
-fn unexpected(accepted: Accepted) -> ApiError {
+/// An optional trailing distance, checked against its rule.
+fn trailing(distance: Option<Unchecked<Price>>) -> Result<Option<Price>, ApiError> {
+    distance
+        .map(|d| rule(d, RejectCode::InvalidTrailingDistance))
+        .transpose()
+}
+
+pub(crate) fn unexpected(accepted: Accepted) -> ApiError {
     ApiError::Internal(format!("unexpected engine reply {accepted:?}"))
 }
 
@@ -183,8 +217,9 @@ async fn open(
     let leverage = rule(body.leverage, RejectCode::InvalidLeverage)?;
     let quantity = rule(body.quantity, RejectCode::InvalidQuantity)?;
     let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
+    let trailing_distance = trailing(body.trailing_distance)?;
     let command = Command::OpenPosition(OpenPosition {
-        trailing_distance: None,
+        trailing_distance,
         user_id: user.0,
         asset: body.asset,
         side: body.side,
@@ -206,7 +241,7 @@ async fn open(
     }
 }
 
-/// Closes a position at market.
+/// Closes a position, or part of it (`quantity`), at market.
 #[utoipa::path(
     post,
     path = "/api/v1/trade/close",
@@ -216,7 +251,7 @@ async fn open(
     params(IdempotencyKey),
     request_body = CloseRequest,
     responses(
-        (status = 200, description = "Closed", body = Wrapped<ClosedBody>),
+        (status = 200, description = "Closed (a partial close also names what stays open)", body = Closed),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 404, response = crate::openapi::NotFound),
@@ -233,21 +268,37 @@ async fn close(
     user: AuthUser,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CloseRequest>,
-) -> Result<Json<Wrapped<ClosedBody>>, ApiError> {
+) -> Result<Json<Closed>, ApiError> {
     let id = command_id(user.0, &headers)?;
-    let command = Command::ClosePosition {
-        user_id: user.0,
-        position_id: body.position_id,
+    let quantity = body
+        .quantity
+        .map(|q| rule(q, RejectCode::InvalidQuantity))
+        .transpose()?;
+    let command = match quantity {
+        Some(quantity) => Command::PartialClose(PartialClose {
+            user_id: user.0,
+            position_id: body.position_id,
+            quantity,
+        }),
+        None => Command::ClosePosition {
+            user_id: user.0,
+            position_id: body.position_id,
+        },
     };
     match send(&state, CommandEnvelope { id, command }).await? {
-        Accepted::PositionClosed { position } => Ok(Json(Wrapped {
-            position: (&position).into(),
+        Accepted::PositionClosed { position } => Ok(Json(Closed {
+            position: ClosedBody::new(&position, false),
+            remaining: None,
+        })),
+        Accepted::PositionPartiallyClosed { closed, remaining } => Ok(Json(Closed {
+            position: ClosedBody::new(&closed, true),
+            remaining: Some((&remaining).into()),
         })),
         other => Err(unexpected(other)),
     }
 }
 
-/// Replaces stop-loss and take-profit (null or missing clears a level).
+/// Replaces stop-loss, take-profit and trailing distance (null or missing clears one).
 #[utoipa::path(
     post,
     path = "/api/v1/trade/modify",
@@ -277,8 +328,9 @@ async fn modify(
 ) -> Result<Json<Wrapped<PositionBody>>, ApiError> {
     let id = command_id(user.0, &headers)?;
     let (stop_loss, take_profit) = levels(body.stop_loss, body.take_profit)?;
+    let trailing_distance = trailing(body.trailing_distance)?;
     let command = Command::ModifyPosition(ModifyPosition {
-        trailing_distance: None,
+        trailing_distance,
         user_id: user.0,
         position_id: body.position_id,
         stop_loss,

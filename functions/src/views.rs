@@ -2,8 +2,8 @@
 //! types. Kept apart from the wire contract so the HTTP API can evolve on its own.
 
 use bus::{
-    AccountSummary, Asset, CloseReason, ClosedPosition, Leverage, Money, Position, PositionId,
-    PositionView, Price, Quantity, Side, TimestampMs,
+    AccountSummary, Asset, CancelReason, CloseReason, ClosedPosition, Leverage, Money, Order,
+    OrderId, OrderType, Position, PositionId, PositionView, Price, Quantity, Side, TimestampMs,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -29,6 +29,10 @@ pub struct PositionBody {
     /// ms since the epoch
     #[schema(value_type = i64)]
     pub opened_at: TimestampMs,
+    /// A trailing stop's distance: `stopLoss` follows the market at this distance, only in the
+    /// trader's favour (`stopLoss` is its current level); null without one.
+    #[schema(required = true)]
+    pub trailing_distance: Option<Price>,
 }
 
 impl From<&Position> for PositionBody {
@@ -45,6 +49,7 @@ impl From<&Position> for PositionBody {
             stop_loss: p.stop_loss,
             take_profit: p.take_profit,
             opened_at: p.opened_at,
+            trailing_distance: p.trailing_distance,
         }
     }
 }
@@ -62,16 +67,20 @@ pub struct ClosedBody {
     /// ms since the epoch
     #[schema(value_type = i64)]
     pub closed_at: TimestampMs,
+    /// A partial close: the closed part of a position (its `quantity`, the `margin` it
+    /// released, its `realizedPnl`) whose rest stayed open; `id` is the position's.
+    pub partial: bool,
 }
 
-impl From<&ClosedPosition> for ClosedBody {
-    fn from(c: &ClosedPosition) -> Self {
+impl ClosedBody {
+    pub fn new(c: &ClosedPosition, partial: bool) -> Self {
         Self {
             position: (&c.position).into(),
             close_price: c.close_price,
             realized_pnl: c.realized_pnl,
             close_reason: c.close_reason,
             closed_at: c.closed_at,
+            partial,
         }
     }
 }
@@ -127,4 +136,89 @@ impl From<&AccountSummary> for BalanceBody {
             margin_level: a.margin_level,
         }
     }
+}
+
+/// Where a pending order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Filled,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A limit or stop order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Order)]
+pub struct OrderBody {
+    pub id: OrderId,
+    pub asset: Asset,
+    pub side: Side,
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    /// The price it fills at or better (limit) or from which it fills (stop).
+    pub price: Price,
+    pub quantity: Quantity,
+    pub leverage: Leverage,
+    /// The stop-loss of the position it opens.
+    #[schema(required = true)]
+    pub stop_loss: Option<Price>,
+    /// The take-profit of the position it opens.
+    #[schema(required = true)]
+    pub take_profit: Option<Price>,
+    /// ms since the epoch after which it is cancelled (`expired`); null: good till cancelled.
+    #[schema(required = true, value_type = Option<i64>)]
+    pub expires_at: Option<TimestampMs>,
+    pub status: OrderStatus,
+    /// ms since the epoch
+    #[schema(value_type = i64)]
+    pub created_at: TimestampMs,
+}
+
+impl OrderBody {
+    pub fn new(o: &Order, status: OrderStatus) -> Self {
+        Self {
+            id: o.id,
+            asset: o.asset,
+            side: o.side,
+            order_type: o.order_type,
+            price: o.price,
+            quantity: o.quantity,
+            leverage: o.leverage,
+            stop_loss: o.stop_loss,
+            take_profit: o.take_profit,
+            expires_at: o.expires_at,
+            status,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// A filled or cancelled order, as the order history shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FinishedOrder)]
+pub struct FinishedOrderBody {
+    #[serde(flatten)]
+    pub order: OrderBody,
+    /// The position a filled order opened; null when cancelled.
+    #[schema(required = true)]
+    pub position_id: Option<PositionId>,
+    /// Why a cancelled order was cancelled; null when filled.
+    #[schema(required = true)]
+    pub cancel_reason: Option<CancelReason>,
+    /// When it was filled or cancelled, ms since the epoch.
+    #[schema(value_type = i64)]
+    pub finished_at: TimestampMs,
 }
