@@ -3,38 +3,34 @@
  * calls: place, cancel, modify and list pending orders, the order history, and closing part
  * of a position. Every POST carries an Idempotency-Key, like the client's.
  */
-import type { Api } from './client';
-import type { OrderType } from '../order-rules';
-import type { Side } from '../money';
+import type { Api, Body, RequestBody } from './client';
 
 /** A pending order as the API shows it (`status` is "pending" while it waits). */
-export interface PendingOrder {
-  id: number;
-  asset: string;
-  side: Side;
-  type: OrderType;
-  price: string;
-  quantity: string;
-  leverage: number;
-  stopLoss: string | null;
-  takeProfit: string | null;
-  /** ms since the epoch; null: good till cancelled. */
-  expiresAt: number | null;
-  status: string;
-  createdAt: number;
+export type PendingOrder = Body<'/api/v1/trade/orders', 'get', 200>['orders'][number];
+export type OrderRequest = RequestBody<'/api/v1/trade/orders', 'post'>;
+type Placed = Body<'/api/v1/trade/orders', 'post', 201>;
+type Cancelled = Body<'/api/v1/trade/orders/cancel', 'post', 200>;
+type Modified = Body<'/api/v1/trade/orders/modify', 'post', 200>;
+/**
+ * The body of POST /trade/orders/modify, by hand: the document's `ModifyRequest` of this
+ * operation is the position one (two request types of the same name in functions/src).
+ */
+interface ModifyBody {
+  orderId: PendingOrder['id'];
+  price?: PendingOrder['price'];
+  stopLoss: PendingOrder['stopLoss'];
+  takeProfit: PendingOrder['takeProfit'];
+  expiresAt: PendingOrder['expiresAt'];
 }
+type CloseBody = RequestBody<'/api/v1/trade/close', 'post'>;
+export type CloseAnswer = Body<'/api/v1/trade/close', 'post', 200>;
 
-export interface OrderRequest {
-  asset: string;
-  side: Side;
-  type: OrderType;
-  price: string;
-  quantity: string;
-  leverage: number;
-  stopLoss?: string;
-  takeProfit?: string;
-  expiresAt?: number;
-}
+/** Does not compile when an operation's type did not resolve (a path or status changed). */
+type Resolved<T> = [T] extends [never] ? false : true;
+export const ORDER_TYPES_RESOLVED: [
+  Resolved<PendingOrder>, Resolved<OrderRequest>, Resolved<Placed>, Resolved<Cancelled>, Resolved<Modified>,
+  Resolved<CloseAnswer>,
+] = [true, true, true, true, true, true];
 
 /** A new price if given (else kept); SL, TP and expiry are replaced as a whole (null clears). */
 export interface OrderChange {
@@ -45,28 +41,25 @@ export interface OrderChange {
 }
 
 export async function placeOrder(api: Api, order: OrderRequest, key: string): Promise<PendingOrder> {
-  return (await api.request<{ order: PendingOrder }>('POST', '/trade/orders', order, key)).order;
+  return (await api.request<Placed>('POST', '/trade/orders', order, key)).order;
 }
 
 export async function cancelOrder(api: Api, orderId: number, key: string): Promise<PendingOrder> {
-  return (await api.request<{ order: PendingOrder }>('POST', '/trade/orders/cancel', { orderId }, key)).order;
+  return (await api.request<Cancelled>('POST', '/trade/orders/cancel', { orderId }, key)).order;
 }
 
 export async function modifyOrder(api: Api, orderId: number, change: OrderChange, key: string): Promise<PendingOrder> {
-  // Absent and null both clear a level; absent keeps the price.
-  const body: Record<string, unknown> = { orderId };
+  const body: ModifyBody = { orderId, stopLoss: change.stopLoss, takeProfit: change.takeProfit, expiresAt: change.expiresAt };
   if (change.price !== undefined) body.price = change.price;
-  if (change.stopLoss !== null) body.stopLoss = change.stopLoss;
-  if (change.takeProfit !== null) body.takeProfit = change.takeProfit;
-  if (change.expiresAt !== null) body.expiresAt = change.expiresAt;
-  return (await api.request<{ order: PendingOrder }>('POST', '/trade/orders/modify', body, key)).order;
+  return (await api.request<Modified>('POST', '/trade/orders/modify', body, key)).order;
 }
 
 export async function pendingOrders(api: Api): Promise<PendingOrder[]> {
   return (await api.request<{ orders: PendingOrder[] }>('GET', '/trade/orders')).orders;
 }
 
-/** Closes `quantity` of a position (less than all of it); the rest stays open. */
-export async function closePart(api: Api, positionId: number, quantity: string, key: string): Promise<unknown> {
-  return api.request('POST', '/trade/close', { positionId, quantity }, key);
+/** Closes `quantity` of a position (less than all of it); the answer names what stays open. */
+export async function closePart(api: Api, positionId: number, quantity: string, key: string): Promise<CloseAnswer> {
+  const body: CloseBody = { positionId, quantity };
+  return api.request<CloseAnswer>('POST', '/trade/close', body, key);
 }

@@ -254,7 +254,7 @@ export class Positions {
         cell('Open', formatDecimal(p.openPrice, d), 'num'),
         cell('Close', formatDecimal(p.closePrice, d), 'num'),
         h('td', { 'data-label': 'PnL', class: pnlClass(p.realizedPnl) }, formatSigned(p.realizedPnl)),
-        cell('Reason', REASONS[p.closeReason] ?? p.closeReason),
+        cell('Reason', `${REASONS[p.closeReason] ?? p.closeReason}${p.partial ? ' (part)' : ''}`),
         cell('Closed', new Date(p.closedAt).toLocaleString()),
       );
     });
