@@ -137,6 +137,14 @@ async function fillLimit(t, id) {
   const position = await newToastNumber(page, 'the filled toast', new RegExp(`Order #${id} \\(buy limit 0\\.0100 BTC at 64,800\\.00\\) filled: position #(\\d+) opened at 64,791\\.00`, 'g'), before);
   await until('Pending empty', async () => (await page.getByText('No pending orders.').count()) === 1);
   await until('the order line gone', async () => !(await chart.getAttribute('aria-label')).includes(`#${id} buy limit`));
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  const history = page.getByRole('region', { name: 'Order history' });
+  await until('the fill and the cancel in the order history', async () => {
+    await history.getByRole('button', { name: 'Refresh' }).click();
+    await history.getByRole('row').nth(1).waitFor({ timeout: 2000 }).catch(() => {});
+    const text = await history.textContent();
+    return text.includes(`Filled: position #${position}`) && text.includes('Cancelled');
+  });
   await page.getByRole('tab', { name: /^Open/ }).click();
   const row = positionRow(page, position);
   await row.waitFor();

@@ -17,6 +17,7 @@ import {
   triggerCondition,
 } from '../src/order-rules';
 import { orderNotice } from '../src/views/order-events';
+import { outcome } from '../src/views/order-history';
 import type { EngineEvent } from '../src/ws';
 
 describe('a pending price sits on its side of the market (bid 64999.50, ask 65000.50)', () => {
@@ -148,5 +149,16 @@ describe('order events tell the trader what happened without them', () => {
     expect(orderNotice({ type: 'order_cancelled', order, reason: 'user' }, decimals)).toBeNull();
     expect(orderNotice({ type: 'order_placed', order }, decimals)).toBeNull();
     expect(orderNotice({ type: 'position_opened' }, decimals)).toBeNull();
+  });
+});
+
+describe('the order history names what became of each order', () => {
+  it.each([
+    [{ status: 'filled' as const, positionId: 12, cancelReason: null }, 'Filled: position #12'],
+    [{ status: 'cancelled' as const, positionId: null, cancelReason: 'user' as const }, 'Cancelled'],
+    [{ status: 'cancelled' as const, positionId: null, cancelReason: 'expired' as const }, 'Expired'],
+    [{ status: 'cancelled' as const, positionId: null, cancelReason: 'insufficient_margin' as const }, 'Cancelled: no margin'],
+  ])('%o -> %s', (o, expected) => {
+    expect(outcome(o)).toBe(expected);
   });
 });

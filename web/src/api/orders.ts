@@ -22,6 +22,7 @@ interface ModifyBody {
   takeProfit: PendingOrder['takeProfit'];
   expiresAt: PendingOrder['expiresAt'];
 }
+export type FinishedOrder = Body<'/api/v1/trade/orders/history', 'get', 200>['orders'][number];
 type CloseBody = RequestBody<'/api/v1/trade/close', 'post'>;
 export type CloseAnswer = Body<'/api/v1/trade/close', 'post', 200>;
 
@@ -29,8 +30,8 @@ export type CloseAnswer = Body<'/api/v1/trade/close', 'post', 200>;
 type Resolved<T> = [T] extends [never] ? false : true;
 export const ORDER_TYPES_RESOLVED: [
   Resolved<PendingOrder>, Resolved<OrderRequest>, Resolved<Placed>, Resolved<Cancelled>, Resolved<Modified>,
-  Resolved<CloseAnswer>,
-] = [true, true, true, true, true, true];
+  Resolved<CloseAnswer>, Resolved<FinishedOrder>,
+] = [true, true, true, true, true, true, true];
 
 /** A new price if given (else kept); SL, TP and expiry are replaced as a whole (null clears). */
 export interface OrderChange {
@@ -56,6 +57,13 @@ export async function modifyOrder(api: Api, orderId: number, change: OrderChange
 
 export async function pendingOrders(api: Api): Promise<PendingOrder[]> {
   return (await api.request<{ orders: PendingOrder[] }>('GET', '/trade/orders')).orders;
+}
+
+/** Filled and cancelled orders, newest first, a page at a time (`next` is the cursor for `before`). */
+export function orderHistory(api: Api, limit: number, before?: string): Promise<{ orders: FinishedOrder[]; next: string | null }> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (before !== undefined) q.set('before', before);
+  return api.request('GET', `/trade/orders/history?${q}`);
 }
 
 /** Closes `quantity` of a position (less than all of it); the answer names what stays open. */

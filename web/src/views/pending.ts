@@ -1,7 +1,8 @@
 /**
  * The Pending tab: the trader's pending limit and stop orders with the market price they
  * watch, a Cancel button and an inline Modify form (price, SL/TP and expiry; SL, TP and expiry
- * are replaced as a whole, so the form starts from the order's own values).
+ * are replaced as a whole, so the form starts from the order's own values), and below them the
+ * order history (order-history.ts).
  */
 import { ApiError, type Api, newIdempotencyKey } from '../api/client';
 import { cancelOrder, modifyOrder, type PendingOrder } from '../api/orders';
@@ -17,6 +18,7 @@ import {
   triggerPrice,
 } from '../order-rules';
 import type { Store } from '../store';
+import { OrderHistory } from './order-history';
 import { toast } from './toast';
 
 const COLUMNS = ['#', 'Symbol', 'Type', 'Quantity', 'Price', 'Market', 'SL', 'TP', 'Expiry', ''];
@@ -28,19 +30,23 @@ function cell(label: string, value: Node | string, cls = ''): HTMLTableCellEleme
 export class PendingList {
   /** The order whose Modify form is open: re-renders leave it alone. */
   editing: number | null = null;
+  private readonly history: OrderHistory;
 
   constructor(
     private readonly store: Store,
     private readonly api: Api,
     private readonly body: HTMLElement,
     private readonly refresh: () => void,
-  ) {}
+  ) {
+    this.history = new OrderHistory(store, api);
+  }
 
   private decimals(asset: string): number {
     return this.store.asset(asset)?.priceDecimals ?? 2;
   }
 
   render(): void {
+    this.history.pendingChanged();
     if (this.editing !== null && this.store.state.orders.some((o) => o.id === this.editing)) {
       this.updateMarket();
       return;
@@ -48,7 +54,7 @@ export class PendingList {
     this.editing = null;
     const orders = this.store.state.orders;
     if (!orders.length) {
-      fill(this.body, h('p', { class: 'empty' }, 'No pending orders. Choose Limit or Stop in the order ticket to place one.'));
+      fill(this.body, h('p', { class: 'empty' }, 'No pending orders. Choose Limit or Stop in the order ticket to place one.'), this.history.root);
       return;
     }
     const rows = orders.map((o) => {
@@ -71,7 +77,7 @@ export class PendingList {
     });
     fill(this.body, h('table', { class: 'grid' },
       h('thead', {}, h('tr', {}, COLUMNS.map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, rows)));
+      h('tbody', {}, rows)), this.history.root);
     this.updateMarket();
   }
 
