@@ -1,6 +1,6 @@
 //! The WebSocket hub with real WebSocket clients, real Redis and NATS (random prefixes, port 0):
 //! the first snapshot, subscribe/unsubscribe, auth and private events (stop-loss and
-//! liquidation closes reach their user, nobody else), a stalled client that neither delays a
+//! liquidation closes, pending-order events reach their user, nobody else), a stalled client that neither delays a
 //! healthy one nor survives, the connection cap, and cleanup on disconnect.
 
 use std::str::FromStr;
@@ -10,8 +10,9 @@ use bus::hub::mailbox::Limits;
 use bus::hub::{self, HubSettings, HubStats};
 use bus::nats::{StreamSettings, ensure_streams};
 use bus::{
-    Asset, CloseReason, ClosedPosition, Envelope, Event, Leverage, MarketQuote, Money, Names,
-    Position, PositionId, Price, PriceKeys, Quantity, Side, UserId,
+    Asset, CancelReason, CloseReason, ClosedPosition, Envelope, Event, Leverage, MarketQuote,
+    Money, Names, Order, OrderId, OrderType, Position, PositionId, Price, PriceKeys, Quantity,
+    Side, UserId,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -360,6 +361,67 @@ async fn authenticated_clients_get_their_own_events_live_and_nobody_elses() {
     );
     assert_silent(&mut a, Duration::from_millis(200)).await;
     assert_silent(&mut anon, Duration::from_millis(200)).await;
+    hub.stop().await;
+}
+
+fn order(user: UserId, id: u64) -> Order {
+    Order {
+        id: OrderId(id),
+        user_id: user,
+        asset: Asset::Eth,
+        side: Side::Sell,
+        order_type: OrderType::Stop,
+        price: Price::from_str("2900").expect("price"),
+        quantity: Quantity::from_str("1").expect("qty"),
+        leverage: Leverage::new(5).expect("leverage"),
+        stop_loss: None,
+        take_profit: None,
+        expires_at: Some(9_000),
+        created_at: 1,
+    }
+}
+
+/// Order events are routed like any engine event: by their user, to that user only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_order_events_reach_their_user_live() {
+    let hub = start_hub(|_| {}).await;
+    let (alice, bob) = (UserId(uuid::Uuid::new_v4()), UserId(uuid::Uuid::new_v4()));
+    let mut a = hub.connect().await;
+    let mut b = hub.connect().await;
+    for (ws, user) in [(&mut a, alice), (&mut b, bob)] {
+        let token = hub.token(user, 4_000_000_000);
+        send_op(ws, &format!(r#"{{"op":"auth","token":"{token}"}}"#)).await;
+        assert_eq!(next_json(ws).await["type"], "authenticated");
+    }
+    hub.event(
+        50,
+        Event::OrderPlaced {
+            order: order(bob, 3),
+        },
+    )
+    .await;
+    let cancelled = Event::OrderCancelled {
+        order: order(alice, 4),
+        reason: CancelReason::Expired,
+        at: 9_000,
+    };
+    hub.event(51, cancelled).await;
+    let e = next_json(&mut a).await;
+    assert_eq!(
+        (e["type"].as_str(), e["seq"].as_u64()),
+        (Some("event"), Some(51))
+    );
+    assert_eq!(e["event"]["type"], "order_cancelled");
+    assert_eq!(e["event"]["reason"], "expired");
+    assert_eq!(e["event"]["order"]["id"], 4);
+    assert_eq!(e["event"]["order"]["order_type"], "stop");
+    let e = next_json(&mut b).await;
+    assert_eq!(
+        (e["seq"].as_u64(), e["event"]["type"].as_str()),
+        (Some(50), Some("order_placed"))
+    );
+    assert_silent(&mut a, Duration::from_millis(200)).await;
+    assert_silent(&mut b, Duration::from_millis(200)).await;
     hub.stop().await;
 }
 

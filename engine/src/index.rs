@@ -42,7 +42,7 @@ const POW10: [i128; 29] = {
 };
 
 /// `floor(value * 10^8)`, saturating at the bounds of `i64`.
-fn key(value: Decimal) -> i64 {
+pub(crate) fn key(value: Decimal) -> i64 {
     let mantissa = value.mantissa();
     let scale = value.scale();
     let scaled = if scale <= KEY_DECIMALS {
@@ -90,24 +90,35 @@ const LOWEST_ID: PositionId = PositionId(0);
 const HIGHEST_ID: PositionId = PositionId(u64::MAX);
 
 /// Ids of entries whose key is at or above `price`. The common case, nothing crossed, costs
-/// one look at the highest entry.
-fn at_or_above(levels: &Levels, price: i64, out: &mut Vec<PositionId>) {
+/// one look at the highest entry. `lowest` is the smallest id (generic over the id type: the
+/// pending-order and trailing-stop indexes use the same walk).
+pub(crate) fn at_or_above<T: Ord + Copy>(
+    levels: &BTreeSet<(i64, T)>,
+    price: i64,
+    lowest: T,
+    out: &mut Vec<T>,
+) {
     if levels.last().is_some_and(|&(highest, _)| highest >= price) {
         out.extend(
             levels
-                .range((Bound::Included((price, LOWEST_ID)), Bound::Unbounded))
+                .range((Bound::Included((price, lowest)), Bound::Unbounded))
                 .map(|&(_, id)| id),
         );
     }
 }
 
 /// Ids of entries whose key is at or below `price`; nothing crossed costs one look at the
-/// lowest entry.
-fn at_or_below(levels: &Levels, price: i64, out: &mut Vec<PositionId>) {
+/// lowest entry. `highest` is the largest id.
+pub(crate) fn at_or_below<T: Ord + Copy>(
+    levels: &BTreeSet<(i64, T)>,
+    price: i64,
+    highest: T,
+    out: &mut Vec<T>,
+) {
     if levels.first().is_some_and(|&(lowest, _)| lowest <= price) {
         out.extend(
             levels
-                .range((Bound::Unbounded, Bound::Included((price, HIGHEST_ID))))
+                .range((Bound::Unbounded, Bound::Included((price, highest))))
                 .map(|&(_, id)| id),
         );
     }
@@ -168,12 +179,12 @@ impl TriggerIndex {
         let mut out = Vec::new();
         // A buy is hit when the bid falls to its liquidation or stop level, or rises to its
         // take-profit; a sell is the mirror image at the ask.
-        at_or_above(&levels.buy.liquidation, bid, &mut out);
-        at_or_above(&levels.buy.stop_loss, bid, &mut out);
-        at_or_below(&levels.buy.take_profit, bid, &mut out);
-        at_or_below(&levels.sell.liquidation, ask, &mut out);
-        at_or_below(&levels.sell.stop_loss, ask, &mut out);
-        at_or_above(&levels.sell.take_profit, ask, &mut out);
+        at_or_above(&levels.buy.liquidation, bid, LOWEST_ID, &mut out);
+        at_or_above(&levels.buy.stop_loss, bid, LOWEST_ID, &mut out);
+        at_or_below(&levels.buy.take_profit, bid, HIGHEST_ID, &mut out);
+        at_or_below(&levels.sell.liquidation, ask, HIGHEST_ID, &mut out);
+        at_or_below(&levels.sell.stop_loss, ask, HIGHEST_ID, &mut out);
+        at_or_above(&levels.sell.take_profit, ask, LOWEST_ID, &mut out);
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();

@@ -5,13 +5,18 @@
 //! a crash and benchmarks all drive it from memory. The rules it implements are the doc of
 //! [`trading`].
 
+mod checks;
 pub mod config;
 mod idempotency;
 mod index;
 pub mod math;
+mod order_index;
+mod orders;
+pub mod partial;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod trading;
+mod trailing;
 
 pub use config::{AssetSpec, AssetTable, EngineConfig};
 pub use trading::{Engine, Outcome};

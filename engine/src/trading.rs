@@ -55,17 +55,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{
     Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
-    CommandId, EngineInput, Event, Fingerprint, ModifyPosition, Money, OpenPosition, Position,
-    PositionId, PositionView, Price, PriceTick, Query, QueryReply, RejectCode, Rejection, Reply,
-    Side, TimestampMs, UserId,
+    CommandId, EngineInput, Event, Fingerprint, ModifyPosition, Money, OpenPosition, Order,
+    OrderId, Position, PositionId, PositionView, Price, PriceTick, Query, QueryReply, RejectCode,
+    Rejection, Reply, Side, TimestampMs, UserId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::{check_levels, check_leverage, check_quantity, has_price_decimals};
 use crate::config::{AssetSpec, EngineConfig};
 use crate::idempotency::{Seen, Window};
 use crate::index::TriggerIndex;
 use crate::math;
+use crate::order_index::OrderIndex;
+use crate::trailing::{TrailIndex, trailed_stop};
 
 /// What one input produced: the reply to a command (none for a price tick) and the events.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -75,32 +78,52 @@ pub struct Outcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Account {
+pub(crate) struct Account {
     /// Money paid in (the demo deposit).
-    deposit: Decimal,
+    pub(crate) deposit: Decimal,
     /// `deposit + realized_pnl`.
-    balance: Decimal,
-    used_margin: Decimal,
-    /// Sum of realised PnL of every closed position.
-    realized_pnl: Decimal,
-    open: BTreeSet<PositionId>,
+    pub(crate) balance: Decimal,
+    pub(crate) used_margin: Decimal,
+    /// Sum of realised PnL of every closed position (and closed part).
+    pub(crate) realized_pnl: Decimal,
+    pub(crate) open: BTreeSet<PositionId>,
+    /// Pending orders (absent in snapshot formats 1 and 2).
+    #[serde(default)]
+    pub(crate) orders: BTreeSet<OrderId>,
+}
+
+fn first_id() -> u64 {
+    1
 }
 
 /// The whole engine state. `Serialize` gives a snapshot; [`Engine::restore`] reads one back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Engine {
-    config: EngineConfig,
-    accounts: BTreeMap<UserId, Account>,
-    positions: BTreeMap<PositionId, Position>,
+    pub(crate) config: EngineConfig,
+    pub(crate) accounts: BTreeMap<UserId, Account>,
+    pub(crate) positions: BTreeMap<PositionId, Position>,
     quotes: [Option<PriceTick>; 3],
-    next_position_id: u64,
+    pub(crate) next_position_id: u64,
     applied: Window,
+    /// Pending orders (this and the next two fields are absent in formats 1 and 2).
+    #[serde(default)]
+    pub(crate) orders: BTreeMap<OrderId, Order>,
+    #[serde(default = "first_id")]
+    pub(crate) next_order_id: u64,
+    /// Positions whose current stop-loss was set by their trailing stop.
+    #[serde(default)]
+    pub(crate) trailed: BTreeSet<PositionId>,
     #[serde(skip)]
-    triggers: TriggerIndex,
+    pub(crate) triggers: TriggerIndex,
+    #[serde(skip)]
+    pub(crate) order_index: OrderIndex,
+    #[serde(skip)]
+    pub(crate) trails: TrailIndex,
 }
 
 impl PartialEq for Engine {
-    /// The trigger index is derived from the positions, so it takes no part in equality.
+    /// The indexes are derived from the positions and orders, so they take no part in
+    /// equality.
     fn eq(&self, other: &Self) -> bool {
         self.config == other.config
             && self.accounts == other.accounts
@@ -108,6 +131,9 @@ impl PartialEq for Engine {
             && self.quotes == other.quotes
             && self.next_position_id == other.next_position_id
             && self.applied == other.applied
+            && self.orders == other.orders
+            && self.next_order_id == other.next_order_id
+            && self.trailed == other.trailed
     }
 }
 
@@ -119,19 +145,19 @@ fn id_reused(id: &CommandId) -> Reply {
     ))
 }
 
-fn reject(code: RejectCode, message: impl Into<String>) -> Result<Accepted, Rejection> {
+pub(crate) fn reject<T>(code: RejectCode, message: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection::new(code, message))
 }
 
 /// Money is kept in cents and always shown with two decimals ("0.00", not "0").
-fn money(mut d: Decimal) -> Money {
+pub(crate) fn money(mut d: Decimal) -> Money {
     d.rescale(math::MONEY_DECIMALS);
     // Every `Money` is valid: the type only carries a decimal.
     Money::new(d).unwrap_or(Money::ZERO)
 }
 
 /// Wraps a decimal known to be positive (a quote, a fill, a checked level).
-fn price(d: Decimal) -> Option<Price> {
+pub(crate) fn price(d: Decimal) -> Option<Price> {
     Price::new(d).ok()
 }
 
@@ -145,7 +171,12 @@ impl Engine {
             quotes: [None, None, None],
             next_position_id: 1,
             applied: window,
+            orders: BTreeMap::new(),
+            next_order_id: first_id(),
+            trailed: BTreeSet::new(),
             triggers: TriggerIndex::default(),
+            order_index: OrderIndex::default(),
+            trails: TrailIndex::default(),
         }
     }
 
@@ -182,10 +213,18 @@ impl Engine {
 
     fn rebuild_triggers(&mut self) {
         let mut triggers = TriggerIndex::default();
+        let mut trails = TrailIndex::default();
         for p in self.positions.values() {
             triggers.insert(p);
+            trails.insert(p);
+        }
+        let mut order_index = OrderIndex::default();
+        for o in self.orders.values() {
+            order_index.insert(o);
         }
         self.triggers = triggers;
+        self.trails = trails;
+        self.order_index = order_index;
     }
 
     /// Reads a snapshot back and rebuilds the trigger indexes.
@@ -209,14 +248,21 @@ impl Engine {
     }
 
     /// Applies one input of the log at time `now` (ms since the epoch, taken from the log).
+    /// Pending orders whose expiry has come are cancelled first, whatever the input.
     pub fn apply(&mut self, input: EngineInput, now: TimestampMs) -> Outcome {
-        match input {
+        let mut events = self.expire_orders(now);
+        let mut outcome = match input {
             EngineInput::PriceTick(tick) => Outcome {
                 reply: None,
                 events: self.on_tick(&tick, now),
             },
             EngineInput::Command(envelope) => self.on_command(envelope, now),
+        };
+        if !events.is_empty() {
+            events.append(&mut outcome.events);
+            outcome.events = events;
         }
+        outcome
     }
 
     fn on_command(
@@ -249,15 +295,12 @@ impl Engine {
                 position_id,
             } => self.close_manually(user_id, position_id, now, &mut events),
             Command::ModifyPosition(modify) => self.modify(modify, now, &mut events),
-            // Issue 10 (pending orders, partial close): the contract is in place, the rules
-            // are not yet; refused so that nothing changes.
-            Command::PartialClose(_)
-            | Command::PlaceOrder(_)
-            | Command::CancelOrder { .. }
-            | Command::ModifyOrder(_) => Err(Rejection::new(
-                RejectCode::OrderNotFound,
-                "not implemented yet",
-            )),
+            Command::PartialClose(close) => self.close_partially(close, now, &mut events),
+            Command::PlaceOrder(place) => self.place_order(place, now, &mut events),
+            Command::CancelOrder { user_id, order_id } => {
+                self.cancel_order(user_id, order_id, now, &mut events)
+            }
+            Command::ModifyOrder(modify) => self.modify_order(modify, now, &mut events),
         };
         let reply = match result {
             Ok(accepted) => Reply::Accepted(accepted),
@@ -288,6 +331,7 @@ impl Engine {
                 used_margin: Decimal::ZERO,
                 realized_pnl: Decimal::ZERO,
                 open: BTreeSet::new(),
+                orders: BTreeSet::new(),
             },
         );
         events.push(Event::AccountCreated {
@@ -300,7 +344,7 @@ impl Engine {
         })
     }
 
-    fn quote(&self, asset: Asset) -> Option<&PriceTick> {
+    pub(crate) fn quote(&self, asset: Asset) -> Option<&PriceTick> {
         self.quotes[asset.index()].as_ref()
     }
 
@@ -310,13 +354,13 @@ impl Engine {
         now: TimestampMs,
         events: &mut Vec<Event>,
     ) -> Result<Accepted, Rejection> {
-        let Some(account) = self.accounts.get(&cmd.user_id) else {
+        if !self.accounts.contains_key(&cmd.user_id) {
             return reject(RejectCode::AccountNotFound, "no account for this user");
-        };
+        }
         let spec = self.config.assets.get(cmd.asset);
         check_leverage(spec, cmd.leverage.value())?;
         check_quantity(spec, cmd.quantity.value())?;
-        let Some(quote) = self.quote(cmd.asset) else {
+        let Some(quote) = self.quote(cmd.asset).cloned() else {
             return reject(
                 RejectCode::NoPrice,
                 format!("no price for {} yet", cmd.asset),
@@ -335,7 +379,40 @@ impl Engine {
                 );
             }
         }
-        check_levels(spec, cmd.side, quote, cmd.stop_loss, cmd.take_profit)?;
+        check_levels(
+            spec,
+            cmd.side,
+            close_side_reference(cmd.side, &quote),
+            cmd.stop_loss,
+            cmd.take_profit,
+        )?;
+        check_trailing(spec, cmd.trailing_distance)?;
+        let (stop_loss, trailed) =
+            trailed_stop(cmd.side, &quote, cmd.stop_loss, cmd.trailing_distance);
+        let position = self.open_at(&OpenPosition { stop_loss, ..cmd }, fill, &quote, now)?;
+        if trailed {
+            self.trailed.insert(position.id);
+        }
+        events.push(Event::PositionOpened {
+            position: position.clone(),
+        });
+        Ok(Accepted::PositionOpened { position })
+    }
+
+    /// The shared end of a market open and an order fill: the margin at `fill` must fit the
+    /// free margin and cover the spread (`insufficient_margin`); then the position is numbered,
+    /// booked and indexed. Everything else is checked by the caller.
+    pub(crate) fn open_at(
+        &mut self,
+        cmd: &OpenPosition,
+        fill: Price,
+        quote: &PriceTick,
+        now: TimestampMs,
+    ) -> Result<Position, Rejection> {
+        let spec = self.config.assets.get(cmd.asset);
+        let Some(account) = self.accounts.get(&cmd.user_id) else {
+            return reject(RejectCode::AccountNotFound, "no account for this user");
+        };
         let quantity = cmd.quantity.value();
         let margin = math::margin(quantity, fill.value(), cmd.leverage.value());
         let free = account.balance - account.used_margin;
@@ -378,7 +455,7 @@ impl Engine {
             stop_loss: cmd.stop_loss,
             take_profit: cmd.take_profit,
             opened_at: now,
-            trailing_distance: None,
+            trailing_distance: cmd.trailing_distance,
         };
         let account = self
             .accounts
@@ -387,15 +464,13 @@ impl Engine {
         account.used_margin += margin;
         account.open.insert(id);
         self.triggers.insert(&position);
+        self.trails.insert(&position);
         self.positions.insert(id, position.clone());
-        events.push(Event::PositionOpened {
-            position: position.clone(),
-        });
-        Ok(Accepted::PositionOpened { position })
+        Ok(position)
     }
 
     /// The caller's open position, or `position_not_found`.
-    fn owned(&self, user_id: UserId, id: PositionId) -> Result<&Position, Rejection> {
+    pub(crate) fn owned(&self, user_id: UserId, id: PositionId) -> Result<&Position, Rejection> {
         self.positions
             .get(&id)
             .filter(|p| p.user_id == user_id)
@@ -436,7 +511,10 @@ impl Engine {
         events: &mut Vec<Event>,
     ) -> Result<Accepted, Rejection> {
         let position = self.owned(cmd.user_id, cmd.position_id)?;
-        if cmd.stop_loss.is_some() || cmd.take_profit.is_some() {
+        let (mut stop_loss, mut trailed) = (cmd.stop_loss, false);
+        let changes_levels =
+            cmd.stop_loss.is_some() || cmd.take_profit.is_some() || cmd.trailing_distance.is_some();
+        if changes_levels {
             let Some(quote) = self.quote(position.asset) else {
                 return reject(
                     RejectCode::NoPrice,
@@ -444,16 +522,34 @@ impl Engine {
                 );
             };
             let spec = self.config.assets.get(position.asset);
-            check_levels(spec, position.side, quote, cmd.stop_loss, cmd.take_profit)?;
+            let reference = close_side_reference(position.side, quote);
+            check_levels(
+                spec,
+                position.side,
+                reference,
+                cmd.stop_loss,
+                cmd.take_profit,
+            )?;
+            check_trailing(spec, cmd.trailing_distance)?;
+            (stop_loss, trailed) =
+                trailed_stop(position.side, quote, cmd.stop_loss, cmd.trailing_distance);
         }
         let mut position = self
             .positions
             .remove(&cmd.position_id)
             .expect("position checked above");
         self.triggers.remove(&position);
-        position.stop_loss = cmd.stop_loss;
+        self.trails.remove(&position);
+        position.stop_loss = stop_loss;
         position.take_profit = cmd.take_profit;
+        position.trailing_distance = cmd.trailing_distance;
         self.triggers.insert(&position);
+        self.trails.insert(&position);
+        if trailed {
+            self.trailed.insert(position.id);
+        } else {
+            self.trailed.remove(&position.id);
+        }
         self.positions.insert(position.id, position.clone());
         events.push(Event::PositionModified {
             position: position.clone(),
@@ -463,7 +559,7 @@ impl Engine {
     }
 
     /// Removes an open position at `fill`, settles its account and returns it closed.
-    fn close(
+    pub(crate) fn close(
         &mut self,
         id: PositionId,
         fill: Price,
@@ -472,6 +568,8 @@ impl Engine {
     ) -> ClosedPosition {
         let position = self.positions.remove(&id).expect("caller checked the id");
         self.triggers.remove(&position);
+        self.trails.remove(&position);
+        self.trailed.remove(&id);
         let margin = position.margin.value();
         let market_pnl = math::pnl(
             position.side,
@@ -518,10 +616,17 @@ impl Engine {
                 Side::Sell => tick.ask,
             };
             if let Some(reason) = trigger_reason(position, fill.value()) {
+                let reason = if reason == CloseReason::StopLoss && self.trailed.contains(&id) {
+                    CloseReason::TrailingStop
+                } else {
+                    reason
+                };
                 let closed = self.close(id, fill, reason, now);
                 events.push(Event::PositionClosed { position: closed });
             }
         }
+        self.move_trailing_stops(tick);
+        self.fill_orders(tick, now, &mut events);
         events
     }
 
@@ -555,7 +660,16 @@ impl Engine {
                     Seen::Different => Some(id_reused(command_id)),
                 },
             },
-            Query::ListPendingOrders { .. } => QueryReply::PendingOrders { orders: Vec::new() },
+            Query::ListPendingOrders { user_id } => match self.accounts.get(user_id) {
+                Some(account) => QueryReply::PendingOrders {
+                    orders: account
+                        .orders
+                        .iter()
+                        .map(|id| self.orders[id].clone())
+                        .collect(),
+                },
+                None => not_found(),
+            },
             Query::GetPrices => QueryReply::Prices {
                 quotes: self.quotes.iter().flatten().cloned().collect(),
             },
@@ -616,12 +730,50 @@ impl Engine {
     pub fn indexed_levels(&self) -> usize {
         self.triggers.level_count()
     }
+
+    /// Entries in the pending-order indexes (one per order, one more per expiry) and in the
+    /// trailing-stop index (one per trailing position), for tests.
+    pub fn indexed_orders_and_trails(&self) -> (usize, usize) {
+        (self.order_index.len(), self.trails.len())
+    }
+
+    /// Every pending order (id order).
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// Whether the position's current stop-loss was set by its trailing stop.
+    pub fn is_trailed(&self, id: PositionId) -> bool {
+        self.trailed.contains(&id)
+    }
 }
 
-fn close_side_price(side: Side, quote: &PriceTick) -> Price {
+pub(crate) fn close_side_price(side: Side, quote: &PriceTick) -> Price {
     match side {
         Side::Buy => quote.bid,
         Side::Sell => quote.ask,
+    }
+}
+
+/// The close-side price with its name, as the reference of a position's levels.
+fn close_side_reference(side: Side, quote: &PriceTick) -> (Decimal, &'static str) {
+    match side {
+        Side::Buy => (quote.bid.value(), "bid"),
+        Side::Sell => (quote.ask.value(), "ask"),
+    }
+}
+
+/// A trailing distance has at most the asset's price decimals.
+fn check_trailing(spec: &AssetSpec, distance: Option<Price>) -> Result<(), Rejection> {
+    match distance {
+        Some(d) if !has_price_decimals(spec, d) => reject(
+            RejectCode::InvalidTrailingDistance,
+            format!(
+                "a trailing distance has at most {} decimals",
+                spec.price_decimals
+            ),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -640,7 +792,7 @@ pub(crate) fn is_liquidated(p: &Position, fill: Decimal) -> bool {
 
 /// Which rule, if any, closes a position valued at `fill` (its close-side price):
 /// liquidation first, then stop-loss, then take-profit.
-fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
+pub(crate) fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
     let crossed = |level: Option<Price>, against: bool| {
         level.is_some_and(|l| match (p.side, against) {
             // "against" the position: a buy loses as the bid falls, a sell as the ask rises.
@@ -657,89 +809,4 @@ fn trigger_reason(p: &Position, fill: Decimal) -> Option<CloseReason> {
     } else {
         None
     }
-}
-
-fn check_leverage(spec: &AssetSpec, leverage: u32) -> Result<(), Rejection> {
-    if (1..=spec.max_leverage).contains(&leverage) {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            RejectCode::InvalidLeverage,
-            format!(
-                "leverage must be a whole number from 1 to {}",
-                spec.max_leverage
-            ),
-        ))
-    }
-}
-
-fn check_quantity(spec: &AssetSpec, quantity: Decimal) -> Result<(), Rejection> {
-    let on_step = (quantity % spec.quantity_step).is_zero();
-    if on_step && quantity >= spec.min_quantity && quantity <= spec.max_quantity {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            RejectCode::InvalidQuantity,
-            format!(
-                "quantity must be a multiple of {} from {} to {}",
-                spec.quantity_step, spec.min_quantity, spec.max_quantity
-            ),
-        ))
-    }
-}
-
-/// Stop-loss and take-profit must sit on the losing and winning side of the current
-/// close-side price, with at most the asset's price decimals.
-fn check_levels(
-    spec: &AssetSpec,
-    side: Side,
-    quote: &PriceTick,
-    stop_loss: Option<Price>,
-    take_profit: Option<Price>,
-) -> Result<(), Rejection> {
-    let current = close_side_price(side, quote).value();
-    let decimals_ok = |p: Price| p.value().normalize().scale() <= spec.price_decimals;
-    if let Some(sl) = stop_loss {
-        let ok = match side {
-            Side::Buy => sl.value() < current,
-            Side::Sell => sl.value() > current,
-        };
-        if !ok || !decimals_ok(sl) {
-            let rel = if side == Side::Buy {
-                "below the bid"
-            } else {
-                "above the ask"
-            };
-            return Err(Rejection::new(
-                RejectCode::InvalidStopLoss,
-                format!(
-                    "a {side:?} stop-loss must be {rel} ({current}) with at most {} decimals",
-                    spec.price_decimals
-                )
-                .to_lowercase(),
-            ));
-        }
-    }
-    if let Some(tp) = take_profit {
-        let ok = match side {
-            Side::Buy => tp.value() > current,
-            Side::Sell => tp.value() < current,
-        };
-        if !ok || !decimals_ok(tp) {
-            let rel = if side == Side::Buy {
-                "above the bid"
-            } else {
-                "below the ask"
-            };
-            return Err(Rejection::new(
-                RejectCode::InvalidTakeProfit,
-                format!(
-                    "a {side:?} take-profit must be {rel} ({current}) with at most {} decimals",
-                    spec.price_decimals
-                )
-                .to_lowercase(),
-            ));
-        }
-    }
-    Ok(())
 }

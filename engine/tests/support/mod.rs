@@ -162,3 +162,79 @@ pub fn closes(events: &[Event]) -> Vec<ClosedPosition> {
         })
         .collect()
 }
+
+/// A pending order command without levels or expiry.
+pub fn place_cmd(
+    user_id: UserId,
+    asset: Asset,
+    side: Side,
+    order_type: bus::OrderType,
+    order_price: &str,
+    q: &str,
+    leverage: u32,
+) -> bus::PlaceOrder {
+    bus::PlaceOrder {
+        user_id,
+        asset,
+        side,
+        order_type,
+        price: price(order_price),
+        quantity: qty(q),
+        leverage: Leverage::new(leverage).expect("leverage literal"),
+        stop_loss: None,
+        take_profit: None,
+        expires_at: None,
+    }
+}
+
+impl World {
+    pub fn place(&mut self, cmd: bus::PlaceOrder) -> Reply {
+        self.command(Command::PlaceOrder(cmd))
+    }
+
+    pub fn placed(&mut self, cmd: bus::PlaceOrder) -> bus::Order {
+        match self.place(cmd) {
+            Reply::Accepted(Accepted::OrderPlaced { order }) => order,
+            other => panic!("expected a placed order, got {other:?}"),
+        }
+    }
+
+    pub fn pending(&self, user_id: UserId) -> Vec<bus::Order> {
+        match self
+            .engine
+            .query(&bus::Query::ListPendingOrders { user_id })
+        {
+            bus::QueryReply::PendingOrders { orders } => orders,
+            other => panic!("expected pending orders, got {other:?}"),
+        }
+    }
+
+    pub fn summary(&self, user_id: UserId) -> bus::AccountSummary {
+        match self.engine.query(&bus::Query::GetAccount { user_id }) {
+            bus::QueryReply::Account { account } => account,
+            other => panic!("expected an account, got {other:?}"),
+        }
+    }
+}
+
+/// The orders cancelled among `events`, with their reasons.
+pub fn cancellations(events: &[Event]) -> Vec<(bus::OrderId, bus::CancelReason)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderCancelled { order, reason, .. } => Some((order.id, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The fills among `events`: the order and the position it opened.
+pub fn fills(events: &[Event]) -> Vec<(bus::Order, Position)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderFilled { order, position } => Some((order.clone(), position.clone())),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,120 @@
+//! Ordered indexes of pending orders, so a tick with many resting orders costs O(log n) plus
+//! the orders it fills, and expiry costs O(log n) plus the orders it cancels.
+//!
+//! Per asset, side and type, an ordered set of `(price key, order id)`, keyed like the
+//! position triggers ([`crate::index`]: floored 1e-8 fixed point, re-checked exactly by the
+//! caller). A buy is valued at the ask, a sell at the bid:
+//!
+//! | order | fills when | candidates |
+//! |---|---|---|
+//! | buy limit | ask <= price | keys at or above key(ask) |
+//! | buy stop | ask >= price | keys at or below key(ask) |
+//! | sell limit | bid >= price | keys at or below key(bid) |
+//! | sell stop | bid <= price | keys at or above key(bid) |
+//!
+//! Flooring keeps every truly crossed order among the candidates (`p >= a` implies
+//! `floor(p) >= floor(a)`, and the same for `<=`). A separate set `(expires_at, order id)`
+//! answers which orders have expired. Derived from the orders, rebuilt on restore, never
+//! serialised.
+
+use std::collections::BTreeSet;
+
+use bus::{Asset, Order, OrderId, OrderType, Side, TimestampMs};
+use rust_decimal::Decimal;
+
+use crate::index::{at_or_above, at_or_below, key};
+
+type Keys = BTreeSet<(i64, OrderId)>;
+
+const LOWEST: OrderId = OrderId(0);
+const HIGHEST: OrderId = OrderId(u64::MAX);
+
+#[derive(Debug, Default, Clone)]
+struct AssetOrders {
+    buy_limit: Keys,
+    buy_stop: Keys,
+    sell_limit: Keys,
+    sell_stop: Keys,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct OrderIndex {
+    assets: [AssetOrders; 3],
+    expiry: BTreeSet<(TimestampMs, OrderId)>,
+}
+
+/// Whether an order fills at a quote of `bid`/`ask` (exact).
+pub fn fills_at(order: &Order, bid: Decimal, ask: Decimal) -> bool {
+    let price = order.price.value();
+    match (order.side, order.order_type) {
+        (Side::Buy, OrderType::Limit) => ask <= price,
+        (Side::Buy, OrderType::Stop) => ask >= price,
+        (Side::Sell, OrderType::Limit) => bid >= price,
+        (Side::Sell, OrderType::Stop) => bid <= price,
+    }
+}
+
+impl OrderIndex {
+    fn keys_mut(&mut self, o: &Order) -> &mut Keys {
+        let a = &mut self.assets[o.asset.index()];
+        match (o.side, o.order_type) {
+            (Side::Buy, OrderType::Limit) => &mut a.buy_limit,
+            (Side::Buy, OrderType::Stop) => &mut a.buy_stop,
+            (Side::Sell, OrderType::Limit) => &mut a.sell_limit,
+            (Side::Sell, OrderType::Stop) => &mut a.sell_stop,
+        }
+    }
+
+    pub fn insert(&mut self, o: &Order) {
+        self.keys_mut(o).insert((key(o.price.value()), o.id));
+        if let Some(at) = o.expires_at {
+            self.expiry.insert((at, o.id));
+        }
+    }
+
+    pub fn remove(&mut self, o: &Order) {
+        self.keys_mut(o).remove(&(key(o.price.value()), o.id));
+        if let Some(at) = o.expires_at {
+            self.expiry.remove(&(at, o.id));
+        }
+    }
+
+    /// Orders of `asset` that a quote of `bid`/`ask` may fill (a superset of those it does),
+    /// sorted by id.
+    pub fn candidates(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<OrderId> {
+        let a = &self.assets[asset.index()];
+        let (bid, ask) = (key(bid), key(ask));
+        let mut out = Vec::new();
+        at_or_above(&a.buy_limit, ask, LOWEST, &mut out);
+        at_or_below(&a.buy_stop, ask, HIGHEST, &mut out);
+        at_or_below(&a.sell_limit, bid, HIGHEST, &mut out);
+        at_or_above(&a.sell_stop, bid, LOWEST, &mut out);
+        if out.len() > 1 {
+            out.sort_unstable();
+        }
+        out
+    }
+
+    /// Orders whose expiry is at or before `now`, earliest expiry first (ties in id order).
+    /// Nothing expired costs one look at the earliest entry.
+    pub fn expired(&self, now: TimestampMs) -> Vec<OrderId> {
+        match self.expiry.first() {
+            Some(&(first, _)) if first <= now => self
+                .expiry
+                .range(..=(now, HIGHEST))
+                .map(|&(_, id)| id)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Number of indexed entries: one per order plus one per expiry (for tests).
+    pub fn len(&self) -> usize {
+        let prices: usize = self
+            .assets
+            .iter()
+            .map(|a| a.buy_limit.len() + a.buy_stop.len() + a.sell_limit.len() + a.sell_stop.len())
+            .sum();
+        prices + self.expiry.len()
+    }
+}
