@@ -153,7 +153,7 @@ async function fillLimit(t, id) {
 }
 
 async function partialCloseAndTrail(t, id) {
-  const { page, binance } = t;
+  const { page, binance, artifacts } = t;
   step('orders: close part of the position, then give it a trailing stop that follows the bid');
   await page.getByRole('button', { name: `Close part of position ${id}`, exact: true }).click();
   const form = page.getByRole('form', { name: `Close part of position ${id}` });
@@ -170,7 +170,17 @@ async function partialCloseAndTrail(t, id) {
   binance.set('BTC', '64840.00', '64841.00');
   // The stop follows the bid up: 64,840.00 - 100.00.
   await until('the trailed stop-loss', async () => (await positionRow(page, id).textContent()).includes('64,740.00'));
+  assert.ok((await positionRow(page, id).textContent()).includes('100.00'), 'the trailing distance in the list');
+  await dismissToasts(page);
+  await page.screenshot({ path: path.join(artifacts, 'desktop-trailing.png') });
   binance.set('BTC', '64700.00', '64701.00');
   await until('the trailing-stop close toast', async () => (await toast(page, `Trailing stop: position #${id}`).count()) > 0);
+
+  step('orders: Closed lists the partial close and the trailing-stop close of the rest');
+  await page.getByRole('tab', { name: 'Closed' }).click();
+  const closed = (reason) => page.getByRole('row').filter({ hasText: reason }).filter({ has: page.getByRole('cell', { name: String(id), exact: true }) });
+  await until('both closes in history', async () => (await closed('Manual (part)').count()) === 1 && (await closed('Trailing stop').count()) === 1);
+  assert.ok((await closed('Manual (part)').textContent()).includes('0.0040'), 'the partial close shows the closed quantity');
+  await page.getByRole('tab', { name: /^Open/ }).click();
   binance.set('BTC', '64950.00', '64951.00');
 }

@@ -62,6 +62,18 @@ export function orderPriceError(
   return `A ${side} ${type} must be ${where} the ${quote} (${market}).`;
 }
 
+/**
+ * A first price for a new pending order: 0.1% from the market on the side the order waits
+ * on, on the price grid (rounded away from the market, so it is valid as it stands).
+ */
+export function suggestedOrderPrice(side: Side, type: OrderType, bid: string, ask: string, priceDecimals: number): string {
+  const market = new Big(triggerPrice(side, bid, ask));
+  const below = waitsBelow(side, type);
+  const moved = market.times(below ? '0.999' : '1.001');
+  // big.js rounding: 0 towards zero (down for a positive price), 3 away from zero (up).
+  return moved.round(priceDecimals, below ? 0 : 3).toFixed(priceDecimals);
+}
+
 /** "ask ≤ 64,800.00": when the order triggers, for the preview. */
 export function triggerCondition(side: Side, type: OrderType): string {
   const quote = side === 'buy' ? 'ask' : 'bid';

@@ -10,6 +10,7 @@ import {
   orderPriceError,
   type OrderType,
   parseExpiry,
+  suggestedOrderPrice,
   partialCloseError,
   remainingQuantity,
   trailedStop,
@@ -48,6 +49,19 @@ describe('a pending price sits on its side of the market (bid 64999.50, ask 6500
     expect(triggerCondition('sell', 'limit')).toBe('bid ≥');
     expect(triggerCondition('buy', 'stop')).toBe('ask ≥');
     expect(triggerCondition('sell', 'stop')).toBe('bid ≤');
+  });
+});
+
+describe('a first price for a pending order is valid as it stands', () => {
+  it.each<[Side, OrderType, string]>([
+    ['buy', 'limit', '64935.49'], // 65000.50 * 0.999 = 64935.4995, down
+    ['buy', 'stop', '65065.51'], // 65000.50 * 1.001 = 65065.5005, up
+    ['sell', 'limit', '65064.50'], // 64999.50 * 1.001 = 65064.4995, up
+    ['sell', 'stop', '64934.50'], // 64999.50 * 0.999 = 64934.5005, down
+  ])('%s %s -> %s', (side, type, expected) => {
+    const price = suggestedOrderPrice(side, type, '64999.50', '65000.50', 2);
+    expect(price).toBe(expected);
+    expect(orderPriceError(side, type, price, '64999.50', '65000.50', 2)).toBeNull();
   });
 });
 

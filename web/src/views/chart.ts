@@ -298,8 +298,9 @@ export class ChartView {
       markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: p.side === 'buy' ? UP : DOWN, text: `#${p.id} ${p.side}` });
     }
     for (const p of closed.filter((c) => c.asset === this.asset)) {
-      markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: '#787b86', text: `#${p.id}` });
-      markers.push({ time: this.bucket(p.closedAt), position: 'aboveBar', shape: 'circle', color: '#b2b5be', text: `#${p.id} ${REASONS[p.closeReason] ?? p.closeReason}` });
+      // A partial close's position has its open marker already (open, or its final close).
+      if (!p.partial) markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: '#787b86', text: `#${p.id}` });
+      markers.push({ time: this.bucket(p.closedAt), position: 'aboveBar', shape: 'circle', color: '#b2b5be', text: `#${p.id} ${REASONS[p.closeReason] ?? p.closeReason}${p.partial ? ' (part)' : ''}` });
     }
     markers.sort((a, b) => (a.time as number) - (b.time as number));
     this.lineNames = described;

@@ -11,9 +11,9 @@ import {
   orderLevelError,
   orderPriceError,
   parseExpiry,
+  suggestedOrderPrice,
   type TicketType,
   triggerCondition,
-  triggerPrice,
 } from '../order-rules';
 
 const TYPES: [TicketType, string][] = [['market', 'Market'], ['limit', 'Limit'], ['stop', 'Stop']];
@@ -60,9 +60,9 @@ export class OrderFields {
     this.expiry.value = '';
   }
 
-  /** Starts an empty price at the market's trigger price, for the trader to move. */
+  /** Starts an empty price near the market on the side the order waits on, for the trader to move. */
   suggest(side: Side, bid: string, ask: string, decimals: number): void {
-    if (this.pending && this.price.value.trim() === '') this.price.value = formatDecimal(triggerPrice(side, bid, ask), decimals).replace(/,/g, '');
+    if (this.type !== 'market' && this.price.value.trim() === '') this.price.value = suggestedOrderPrice(side, this.type, bid, ask, decimals);
   }
 
   /** Why the order price would be refused (null when fine, and for a market order). */

@@ -122,6 +122,7 @@ export class Ticket {
   private orderChanged(typeChanged: boolean): void {
     this.refusal = '';
     const q = this.asset && this.store.quote(this.asset.symbol);
+    if (typeChanged) this.order.price.value = '';
     if (typeChanged && q && this.asset) this.order.suggest(this.side, q.bid, q.ask, this.asset.priceDecimals);
     this.update();
   }
