@@ -193,20 +193,10 @@ export class Ticket {
     };
     if (this.stopLoss.value.trim()) order.stopLoss = this.stopLoss.value.trim();
     if (this.takeProfit.value.trim()) order.takeProfit = this.takeProfit.value.trim();
-    this.sending = true;
-    this.update();
-    try {
+    await this.sendWith(async () => {
       const p = await this.api.open(order, newIdempotencyKey());
-      toast(`Opened #${p.id}: ${p.side} ${p.quantity} ${p.asset} at ${formatDecimal(p.openPrice, a.priceDecimals)}`, 'success');
-      this.onOpened();
-    } catch (e) {
-      const text = e instanceof ApiError ? e.message : 'The order could not be sent.';
-      this.refusal = text;
-      toast(text, 'error');
-    } finally {
-      this.sending = false;
-      this.update();
-    }
+      return `Opened #${p.id}: ${p.side} ${p.quantity} ${p.asset} at ${formatDecimal(p.openPrice, a.priceDecimals)}`;
+    });
   }
 
   private async sendPending(a: Asset): Promise<void> {
@@ -218,11 +208,18 @@ export class Ticket {
       ...(this.stopLoss.value.trim() ? { stopLoss: this.stopLoss.value.trim() } : {}),
       ...(this.takeProfit.value.trim() ? { takeProfit: this.takeProfit.value.trim() } : {}),
     });
+    await this.sendWith(async () => {
+      const o = await placeOrder(this.api, order, newIdempotencyKey());
+      return `Order #${o.id} placed: ${o.side} ${o.type} ${o.quantity} ${o.asset} at ${formatDecimal(o.price, a.priceDecimals)}`;
+    });
+  }
+
+  /** One request with the button disabled; its answer (or refusal) as a toast. */
+  private async sendWith(request: () => Promise<string>): Promise<void> {
     this.sending = true;
     this.update();
     try {
-      const o = await placeOrder(this.api, order, newIdempotencyKey());
-      toast(`Order #${o.id} placed: ${o.side} ${o.type} ${o.quantity} ${o.asset} at ${formatDecimal(o.price, a.priceDecimals)}`, 'success');
+      toast(await request(), 'success');
       this.onOpened();
     } catch (e) {
       const text = e instanceof ApiError ? e.message : 'The order could not be sent.';
