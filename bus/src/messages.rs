@@ -351,6 +351,10 @@ pub enum Accepted {
 }
 
 /// The engine's answer to a command.
+// `Accepted::PositionPartiallyClosed` (two positions) makes the accepted variant ~400 bytes;
+// boxing it would change the API every crate matches on (the engine keeps replies only in its
+// bounded idempotency window).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
@@ -359,6 +363,7 @@ pub enum Reply {
 }
 
 /// The engine's answer to a query.
+#[allow(clippy::large_enum_variant)] // `CommandReply` holds a [`Reply`]; see there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QueryReply {

@@ -1,12 +1,13 @@
 //! Engine core throughput: ticks with 1,000 and 1,000,000 open positions (nothing triggered),
-//! open+close pairs, and a mixed stream of 90% ticks. Run: `cargo bench -p engine --bench engine`.
+//! the same with as many pending orders, ticks that move trailing stops, open+close pairs,
+//! and a mixed stream of 90% ticks. Run: `cargo bench -p engine --bench engine`.
 //! Figures are recorded in docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
 
 use bus::{
-    Asset, Command, CommandEnvelope, CommandId, EngineInput, Leverage, OpenPosition, PositionId,
-    Price, PriceTick, Quantity, Side, UserId,
+    Asset, Command, CommandEnvelope, CommandId, EngineInput, Leverage, OpenPosition, OrderType,
+    PlaceOrder, PositionId, Price, PriceTick, Quantity, Side, UserId,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use engine::{Engine, EngineConfig};
@@ -64,6 +65,30 @@ fn open(n: u64) -> Command {
     })
 }
 
+/// Pending order `n`: the four kinds in turn, each 8% or more from 65,000 on its side (so
+/// the quiet band triggers none), half of them expiring in the far future.
+fn place(n: u64) -> Command {
+    let spread = (n % 1000) as i64;
+    let (side, order_type, cents) = match n % 4 {
+        0 => (Side::Buy, OrderType::Limit, 6_000_000 - spread),
+        1 => (Side::Buy, OrderType::Stop, 7_000_000 + spread),
+        2 => (Side::Sell, OrderType::Limit, 7_000_000 + spread),
+        _ => (Side::Sell, OrderType::Stop, 6_000_000 - spread),
+    };
+    Command::PlaceOrder(PlaceOrder {
+        user_id: user(n),
+        asset: Asset::Btc,
+        side,
+        order_type,
+        price: price(cents),
+        quantity: Quantity::new(Decimal::new(1 + (n % 50) as i64, 4)).expect("positive"),
+        leverage: Leverage::new(10).expect("10x"),
+        stop_loss: None,
+        take_profit: None,
+        expires_at: n.is_multiple_of(2).then_some(4_000_000_000_000 + n as i64),
+    })
+}
+
 /// An engine with `positions` open BTC positions and a quote at 65,000.
 fn engine_with(positions: u64) -> Engine {
     let config = EngineConfig {
@@ -88,11 +113,26 @@ fn quiet_tick(i: u64) -> EngineInput {
     tick(6_400_000 + ((i * 7919) % 200_000) as i64)
 }
 
+/// `engine_with(n)` plus `n` pending BTC orders.
+fn engine_with_orders(n: u64) -> Engine {
+    let mut engine = engine_with(n);
+    for k in 0..n {
+        engine.apply(command(30_000_000 + k, place(k)), 0);
+    }
+    assert_eq!(engine.orders().count() as u64, n);
+    engine
+}
+
 fn ticks(c: &mut Criterion) {
-    let mut group = c.benchmark_group("tick_nothing_triggered");
+    tick_group(c, "tick_nothing_triggered", engine_with);
+    tick_group(c, "tick_with_pending_orders", engine_with_orders);
+}
+
+fn tick_group(c: &mut Criterion, name: &str, setup: fn(u64) -> Engine) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
     for positions in [1_000u64, 1_000_000] {
-        let mut engine = engine_with(positions);
+        let mut engine = setup(positions);
         let mut i = 0;
         group.bench_with_input(
             BenchmarkId::from_parameter(positions),
@@ -111,6 +151,42 @@ fn ticks(c: &mut Criterion) {
             positions,
             "nothing triggered"
         );
+    }
+    group.finish();
+}
+
+/// `moving` trailing buys (distance 100.00) among `others` positions; each tick raises the
+/// bid by a cent, so every trailing stop moves: the cost per moved stop, O(log n).
+fn trailing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tick_moving_trailing_stops");
+    let moving = 1_000u64;
+    group.throughput(Throughput::Elements(moving));
+    for others in [1_000u64, 1_000_000] {
+        let mut engine = engine_with(others);
+        for k in 0..moving {
+            let Command::OpenPosition(mut open) = open(2 * k) else {
+                unreachable!("open() builds an open")
+            };
+            open.stop_loss = None;
+            open.trailing_distance = Some(price(10_000));
+            engine.apply(command(40_000_000 + k, Command::OpenPosition(open)), 0);
+        }
+        let mut bid = 6_500_000i64;
+        group.bench_with_input(BenchmarkId::from_parameter(others), &others, |b, _| {
+            b.iter(|| {
+                bid += 1;
+                let out = engine.apply(tick(bid), 1);
+                debug_assert!(out.events.is_empty());
+                out
+            })
+        });
+        assert!(bid < 6_825_000, "the rise stays below every take-profit");
+        assert_eq!(engine.open_positions() as u64, others + moving);
+        let trailed = engine
+            .positions()
+            .filter(|p| engine.is_trailed(p.id))
+            .count();
+        assert_eq!(trailed as u64, moving, "every trailing stop moved");
     }
     group.finish();
 }
@@ -209,5 +285,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(4))
 }
 
-criterion_group! { name = benches; config = config(); targets = ticks, open_close, mixed }
+criterion_group! { name = benches; config = config(); targets = ticks, trailing, open_close, mixed }
 criterion_main!(benches);

@@ -13,6 +13,8 @@ pub mod math;
 mod order_index;
 mod orders;
 pub mod partial;
+mod positions;
+mod queries;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod trading;

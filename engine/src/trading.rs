@@ -23,6 +23,52 @@
 //!   replaces both; none clears a level). A buy's stop-loss must be below the current bid and
 //!   its take-profit above it; a sell's stop-loss above the current ask and its take-profit
 //!   below it; a level has at most the asset's price decimals.
+//! - **Trailing stop:** an open position may carry a `trailingDistance` `d` (set at open or by
+//!   `ModifyPosition`, which replaces it like the levels; none clears it), with at most the
+//!   asset's price decimals, else `invalid_trailing_distance`. Its *trail level* at a quote is
+//!   `bid - d` for a buy (none at or below zero) and `ask + d` for a sell. The stop-loss
+//!   becomes the trail level whenever that is strictly in the trader's favour (a buy's higher,
+//!   a sell's lower, any level beats none): at open and modify (after the given stop-loss is
+//!   validated, so a tighter given stop-loss stays) and on every tick of the asset after that
+//!   tick's closes; it never moves back. A moved stop emits no event; its level shows in the
+//!   open positions and in the close. The stop-loss is *set by the trail* from the moment the
+//!   trail moves it until a `ModifyPosition` sets it again (keeping the trail set only if the
+//!   trail level is again strictly tighter than the given stop-loss). A stop-loss close of a
+//!   position whose stop-loss was set by the trail has reason `trailing_stop`, otherwise
+//!   `stop_loss`.
+//! - **Pending orders** (`PlaceOrder`): a `buy` `limit` order's price must be below the ask, a
+//!   buy `stop`'s above it, a `sell` limit's above the bid and a sell stop's below it. In order:
+//!   unknown account `account_not_found`; leverage and quantity as for a market open; no price
+//!   yet `no_price`; a price on the wrong side of the market (equal is wrong) or with more than
+//!   the asset's price decimals `invalid_order_price`; levels as for a position but against
+//!   the order price (a buy's stop-loss below it, take-profit above; a sell's the reverse);
+//!   an `expiresAt` at or before the command's time `invalid_expiry` (none: good till
+//!   cancelled). Placing reserves no margin. Orders are numbered 1, 2, .. in placement order.
+//!   `CancelOrder` removes one's own order (reason `user`); `ModifyOrder` keeps the price when
+//!   none is given and replaces stop-loss, take-profit and expiry (none clears), all checked
+//!   as at placement; another user's or an unknown order is `order_not_found`.
+//! - **Fills:** on a tick, a buy order fills when the ask reaches its price (limit:
+//!   `ask <= price`, stop: `ask >= price`), a sell when the bid does (limit: `bid >= price`,
+//!   stop: `bid <= price`), at the tick's price (ask for a buy, bid for a sell, so a gap fills
+//!   past the price). The fill opens a position exactly as a market open at that price would
+//!   (margin against the free margin then, and not born liquidated); if it does not fit, the
+//!   order is cancelled `insufficient_margin`. Either way the order leaves the book. A filled
+//!   position whose stop-loss or take-profit the tick already crossed (a gap past the order's
+//!   levels) closes on the same tick, at the same price.
+//! - **Expiry** comes from the log's time: before any input at time `now` is applied (a tick,
+//!   even a crossed one, or a command, even a retried one), every order with
+//!   `expiresAt <= now` is cancelled `expired` (earliest expiry first, ties in id order), and
+//!   those events come first in that input's events. Queries change nothing, so an expired
+//!   order is listed until the next input.
+//! - **Partial close** (`PartialClose`): the quantity must be a multiple of the step, less than
+//!   the position's and leave at least the asset's minimum, else `invalid_quantity`. The
+//!   closed part fills at the close-side price with
+//!   `pnl` on the closed quantity (half-even to the cent) and releases
+//!   `margin * closed / quantity`, half-even to the cent; the rest keeps the remaining margin,
+//!   quantity, levels and trail, and its liquidation level is recomputed from them (so it may
+//!   move by the rounding). Money is conserved: the released parts and the final close add up
+//!   to the margin. A rest left at or beyond its new exact level by that rounding is liquidated
+//!   by the next tick of its asset.
 //! - **Liquidation:** the exact level is buy `open - margin / quantity`, sell
 //!   `open + margin / quantity` (unrounded: where the market loss equals the margin). A position
 //!   is liquidated when its close-side price is at or beyond it, i.e. when
@@ -38,7 +84,9 @@
 //!   otherwise a buy closes `stop_loss` when bid <= SL and `take_profit` when bid >= TP, a
 //!   sell `stop_loss` when ask >= SL and `take_profit` when ask <= TP. Such closes fill at the
 //!   tick's price (bid for a buy, ask for a sell), not at the trigger level. A crossed tick
-//!   (bid above ask) is ignored.
+//!   (bid above ask) is ignored. Within one tick: first these closes, then the trailing stops
+//!   move, then pending orders fill in order id order (so margin released by the tick's closes
+//!   can fund its fills, and an earlier order's fill can starve a later one).
 //! - **Close** (manual): a buy closes at the bid, a sell at the ask;
 //!   `pnl = (close - open) * quantity` for a buy, `(open - close) * quantity` for a sell,
 //!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
@@ -54,21 +102,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bus::{
-    Accepted, AccountSummary, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope,
-    CommandId, EngineInput, Event, Fingerprint, ModifyPosition, Money, OpenPosition, Order,
-    OrderId, Position, PositionId, PositionView, Price, PriceTick, Query, QueryReply, RejectCode,
+    Accepted, Asset, CloseReason, ClosedPosition, Command, CommandEnvelope, CommandId, EngineInput,
+    Event, Fingerprint, Money, Order, OrderId, Position, PositionId, Price, PriceTick, RejectCode,
     Rejection, Reply, Side, TimestampMs, UserId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::{check_levels, check_leverage, check_quantity, has_price_decimals};
-use crate::config::{AssetSpec, EngineConfig};
+use crate::config::EngineConfig;
 use crate::idempotency::{Seen, Window};
 use crate::index::TriggerIndex;
 use crate::math;
 use crate::order_index::OrderIndex;
-use crate::trailing::{TrailIndex, trailed_stop};
+use crate::trailing::TrailIndex;
 
 /// What one input produced: the reply to a command (none for a price tick) and the events.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,9 +148,9 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) accounts: BTreeMap<UserId, Account>,
     pub(crate) positions: BTreeMap<PositionId, Position>,
-    quotes: [Option<PriceTick>; 3],
+    pub(crate) quotes: [Option<PriceTick>; 3],
     pub(crate) next_position_id: u64,
-    applied: Window,
+    pub(crate) applied: Window,
     /// Pending orders (this and the next two fields are absent in formats 1 and 2).
     #[serde(default)]
     pub(crate) orders: BTreeMap<OrderId, Order>,
@@ -138,7 +184,7 @@ impl PartialEq for Engine {
 }
 
 /// The answer to a command id already applied to a different command.
-fn id_reused(id: &CommandId) -> Reply {
+pub(crate) fn id_reused(id: &CommandId) -> Reply {
     Reply::Rejected(Rejection::new(
         RejectCode::CommandIdReused,
         format!("command id {id} was already used for a different command"),
@@ -182,56 +228,6 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    /// Serialises the state (without the derived indexes).
-    pub fn snapshot(&self) -> Vec<u8> {
-        // Plain data with string map keys: serialisation cannot fail.
-        serde_json::to_vec(self).expect("engine state serialises")
-    }
-
-    /// Reads a snapshot of the state written by an engine whose liquidation prices were
-    /// rounded towards the open price (snapshot format 1): as [`Engine::restore`], then every
-    /// open position's shown liquidation price is recomputed by today's rule (its trigger is
-    /// the exact level either way).
-    pub fn restore_format_1(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        let mut engine = Self::restore(bytes)?;
-        for p in engine.positions.values_mut() {
-            let decimals = engine.config.assets.get(p.asset).price_decimals;
-            let shown = math::liquidation_price(
-                p.side,
-                p.open_price.value(),
-                p.margin.value(),
-                p.quantity.value(),
-                decimals,
-            );
-            p.liquidation_price = shown.and_then(price);
-        }
-        engine.rebuild_triggers();
-        Ok(engine)
-    }
-
-    fn rebuild_triggers(&mut self) {
-        let mut triggers = TriggerIndex::default();
-        let mut trails = TrailIndex::default();
-        for p in self.positions.values() {
-            triggers.insert(p);
-            trails.insert(p);
-        }
-        let mut order_index = OrderIndex::default();
-        for o in self.orders.values() {
-            order_index.insert(o);
-        }
-        self.triggers = triggers;
-        self.trails = trails;
-        self.order_index = order_index;
-    }
-
-    /// Reads a snapshot back and rebuilds the trigger indexes.
-    pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        let mut engine: Engine = serde_json::from_slice(bytes)?;
-        engine.rebuild_triggers();
-        Ok(engine)
     }
 
     pub fn open_positions(&self) -> usize {
@@ -348,216 +344,6 @@ impl Engine {
         self.quotes[asset.index()].as_ref()
     }
 
-    fn open(
-        &mut self,
-        cmd: OpenPosition,
-        now: TimestampMs,
-        events: &mut Vec<Event>,
-    ) -> Result<Accepted, Rejection> {
-        if !self.accounts.contains_key(&cmd.user_id) {
-            return reject(RejectCode::AccountNotFound, "no account for this user");
-        }
-        let spec = self.config.assets.get(cmd.asset);
-        check_leverage(spec, cmd.leverage.value())?;
-        check_quantity(spec, cmd.quantity.value())?;
-        let Some(quote) = self.quote(cmd.asset).cloned() else {
-            return reject(
-                RejectCode::NoPrice,
-                format!("no price for {} yet", cmd.asset),
-            );
-        };
-        let fill = match cmd.side {
-            Side::Buy => quote.ask,
-            Side::Sell => quote.bid,
-        };
-        if let Some(expected) = cmd.expected_price {
-            let bps = cmd.max_slippage_bps.unwrap_or(0);
-            if math::slippage_exceeded(fill.value(), expected.value(), bps) {
-                return reject(
-                    RejectCode::SlippageExceeded,
-                    format!("fill {fill} is more than {bps} bps from the expected {expected}"),
-                );
-            }
-        }
-        check_levels(
-            spec,
-            cmd.side,
-            close_side_reference(cmd.side, &quote),
-            cmd.stop_loss,
-            cmd.take_profit,
-        )?;
-        check_trailing(spec, cmd.trailing_distance)?;
-        let (stop_loss, trailed) =
-            trailed_stop(cmd.side, &quote, cmd.stop_loss, cmd.trailing_distance);
-        let position = self.open_at(&OpenPosition { stop_loss, ..cmd }, fill, &quote, now)?;
-        if trailed {
-            self.trailed.insert(position.id);
-        }
-        events.push(Event::PositionOpened {
-            position: position.clone(),
-        });
-        Ok(Accepted::PositionOpened { position })
-    }
-
-    /// The shared end of a market open and an order fill: the margin at `fill` must fit the
-    /// free margin and cover the spread (`insufficient_margin`); then the position is numbered,
-    /// booked and indexed. Everything else is checked by the caller.
-    pub(crate) fn open_at(
-        &mut self,
-        cmd: &OpenPosition,
-        fill: Price,
-        quote: &PriceTick,
-        now: TimestampMs,
-    ) -> Result<Position, Rejection> {
-        let spec = self.config.assets.get(cmd.asset);
-        let Some(account) = self.accounts.get(&cmd.user_id) else {
-            return reject(RejectCode::AccountNotFound, "no account for this user");
-        };
-        let quantity = cmd.quantity.value();
-        let margin = math::margin(quantity, fill.value(), cmd.leverage.value());
-        let free = account.balance - account.used_margin;
-        if margin > free {
-            return reject(
-                RejectCode::InsufficientMargin,
-                format!("margin {margin} exceeds free margin {free}"),
-            );
-        }
-        let liquidation = math::liquidation_price(
-            cmd.side,
-            fill.value(),
-            margin,
-            quantity,
-            spec.price_decimals,
-        );
-        let valued_at = close_side_price(cmd.side, quote).value();
-        let born_liquidated = liquidation.is_some()
-            && math::is_liquidated(cmd.side, fill.value(), margin, quantity, valued_at);
-        if born_liquidated {
-            return reject(
-                RejectCode::InsufficientMargin,
-                format!(
-                    "margin {margin} does not cover the spread: the position would be liquidated at once"
-                ),
-            );
-        }
-        let id = PositionId(self.next_position_id);
-        self.next_position_id += 1;
-        let position = Position {
-            id,
-            user_id: cmd.user_id,
-            asset: cmd.asset,
-            side: cmd.side,
-            quantity: cmd.quantity,
-            leverage: cmd.leverage,
-            open_price: fill,
-            margin: money(margin),
-            liquidation_price: liquidation.and_then(price),
-            stop_loss: cmd.stop_loss,
-            take_profit: cmd.take_profit,
-            opened_at: now,
-            trailing_distance: cmd.trailing_distance,
-        };
-        let account = self
-            .accounts
-            .get_mut(&cmd.user_id)
-            .expect("account checked above");
-        account.used_margin += margin;
-        account.open.insert(id);
-        self.triggers.insert(&position);
-        self.trails.insert(&position);
-        self.positions.insert(id, position.clone());
-        Ok(position)
-    }
-
-    /// The caller's open position, or `position_not_found`.
-    pub(crate) fn owned(&self, user_id: UserId, id: PositionId) -> Result<&Position, Rejection> {
-        self.positions
-            .get(&id)
-            .filter(|p| p.user_id == user_id)
-            .ok_or_else(|| {
-                Rejection::new(
-                    RejectCode::PositionNotFound,
-                    format!("no open position {id} for this user"),
-                )
-            })
-    }
-
-    fn close_manually(
-        &mut self,
-        user_id: UserId,
-        id: PositionId,
-        now: TimestampMs,
-        events: &mut Vec<Event>,
-    ) -> Result<Accepted, Rejection> {
-        let position = self.owned(user_id, id)?;
-        let Some(quote) = self.quote(position.asset) else {
-            return reject(
-                RejectCode::NoPrice,
-                format!("no price for {} yet", position.asset),
-            );
-        };
-        let fill = close_side_price(position.side, quote);
-        let closed = self.close(id, fill, CloseReason::Manual, now);
-        events.push(Event::PositionClosed {
-            position: closed.clone(),
-        });
-        Ok(Accepted::PositionClosed { position: closed })
-    }
-
-    fn modify(
-        &mut self,
-        cmd: ModifyPosition,
-        now: TimestampMs,
-        events: &mut Vec<Event>,
-    ) -> Result<Accepted, Rejection> {
-        let position = self.owned(cmd.user_id, cmd.position_id)?;
-        let (mut stop_loss, mut trailed) = (cmd.stop_loss, false);
-        let changes_levels =
-            cmd.stop_loss.is_some() || cmd.take_profit.is_some() || cmd.trailing_distance.is_some();
-        if changes_levels {
-            let Some(quote) = self.quote(position.asset) else {
-                return reject(
-                    RejectCode::NoPrice,
-                    format!("no price for {} yet", position.asset),
-                );
-            };
-            let spec = self.config.assets.get(position.asset);
-            let reference = close_side_reference(position.side, quote);
-            check_levels(
-                spec,
-                position.side,
-                reference,
-                cmd.stop_loss,
-                cmd.take_profit,
-            )?;
-            check_trailing(spec, cmd.trailing_distance)?;
-            (stop_loss, trailed) =
-                trailed_stop(position.side, quote, cmd.stop_loss, cmd.trailing_distance);
-        }
-        let mut position = self
-            .positions
-            .remove(&cmd.position_id)
-            .expect("position checked above");
-        self.triggers.remove(&position);
-        self.trails.remove(&position);
-        position.stop_loss = stop_loss;
-        position.take_profit = cmd.take_profit;
-        position.trailing_distance = cmd.trailing_distance;
-        self.triggers.insert(&position);
-        self.trails.insert(&position);
-        if trailed {
-            self.trailed.insert(position.id);
-        } else {
-            self.trailed.remove(&position.id);
-        }
-        self.positions.insert(position.id, position.clone());
-        events.push(Event::PositionModified {
-            position: position.clone(),
-            at: now,
-        });
-        Ok(Accepted::PositionModified { position })
-    }
-
     /// Removes an open position at `fill`, settles its account and returns it closed.
     pub(crate) fn close(
         &mut self,
@@ -629,151 +415,12 @@ impl Engine {
         self.fill_orders(tick, now, &mut events);
         events
     }
-
-    /// Answers a query from the current state; changes nothing.
-    pub fn query(&self, query: &Query) -> QueryReply {
-        let not_found = || QueryReply::Rejected {
-            rejection: Rejection::new(RejectCode::AccountNotFound, "no account for this user"),
-        };
-        match query {
-            Query::GetAccount { user_id } => match self.summary(*user_id) {
-                Some(account) => QueryReply::Account { account },
-                None => not_found(),
-            },
-            Query::ListOpenPositions { user_id } => match self.accounts.get(user_id) {
-                Some(account) => QueryReply::OpenPositions {
-                    positions: account
-                        .open
-                        .iter()
-                        .map(|id| self.view(&self.positions[id]))
-                        .collect(),
-                },
-                None => not_found(),
-            },
-            Query::GetCommandReply {
-                command_id,
-                fingerprint,
-            } => QueryReply::CommandReply {
-                reply: match self.applied.check(command_id, fingerprint) {
-                    Seen::New => None,
-                    Seen::Same(reply) => Some(reply.clone()),
-                    Seen::Different => Some(id_reused(command_id)),
-                },
-            },
-            Query::ListPendingOrders { user_id } => match self.accounts.get(user_id) {
-                Some(account) => QueryReply::PendingOrders {
-                    orders: account
-                        .orders
-                        .iter()
-                        .map(|id| self.orders[id].clone())
-                        .collect(),
-                },
-                None => not_found(),
-            },
-            Query::GetPrices => QueryReply::Prices {
-                quotes: self.quotes.iter().flatten().cloned().collect(),
-            },
-        }
-    }
-
-    fn view(&self, position: &Position) -> PositionView {
-        let current = self
-            .quote(position.asset)
-            .map(|q| close_side_price(position.side, q));
-        let unrealized = current.map_or(Decimal::ZERO, |c| {
-            math::pnl(
-                position.side,
-                position.open_price.value(),
-                c.value(),
-                position.quantity.value(),
-            )
-        });
-        PositionView {
-            position: position.clone(),
-            current_price: current,
-            unrealized_pnl: money(unrealized),
-        }
-    }
-
-    fn summary(&self, user_id: UserId) -> Option<AccountSummary> {
-        let account = self.accounts.get(&user_id)?;
-        let unrealized: Decimal = account
-            .open
-            .iter()
-            .map(|id| self.view(&self.positions[id]).unrealized_pnl.value())
-            .sum();
-        let equity = account.balance + unrealized;
-        Some(AccountSummary {
-            user_id,
-            balance: money(account.balance),
-            used_margin: money(account.used_margin),
-            unrealized_pnl: money(unrealized),
-            equity: money(equity),
-            free_margin: money(account.balance - account.used_margin),
-            margin_level: math::margin_level(equity, account.used_margin).map(money),
-        })
-    }
-
-    /// The account's deposit and realised PnL so far (for invariants in tests and audits).
-    pub fn ledger(&self, user_id: UserId) -> Option<(Decimal, Decimal)> {
-        self.accounts
-            .get(&user_id)
-            .map(|a| (a.deposit, a.realized_pnl))
-    }
-
-    /// Every open position (id order).
-    pub fn positions(&self) -> impl Iterator<Item = &Position> {
-        self.positions.values()
-    }
-
-    /// The number of levels in the trigger indexes (equals the levels of open positions).
-    pub fn indexed_levels(&self) -> usize {
-        self.triggers.level_count()
-    }
-
-    /// Entries in the pending-order indexes (one per order, one more per expiry) and in the
-    /// trailing-stop index (one per trailing position), for tests.
-    pub fn indexed_orders_and_trails(&self) -> (usize, usize) {
-        (self.order_index.len(), self.trails.len())
-    }
-
-    /// Every pending order (id order).
-    pub fn orders(&self) -> impl Iterator<Item = &Order> {
-        self.orders.values()
-    }
-
-    /// Whether the position's current stop-loss was set by its trailing stop.
-    pub fn is_trailed(&self, id: PositionId) -> bool {
-        self.trailed.contains(&id)
-    }
 }
 
 pub(crate) fn close_side_price(side: Side, quote: &PriceTick) -> Price {
     match side {
         Side::Buy => quote.bid,
         Side::Sell => quote.ask,
-    }
-}
-
-/// The close-side price with its name, as the reference of a position's levels.
-fn close_side_reference(side: Side, quote: &PriceTick) -> (Decimal, &'static str) {
-    match side {
-        Side::Buy => (quote.bid.value(), "bid"),
-        Side::Sell => (quote.ask.value(), "ask"),
-    }
-}
-
-/// A trailing distance has at most the asset's price decimals.
-fn check_trailing(spec: &AssetSpec, distance: Option<Price>) -> Result<(), Rejection> {
-    match distance {
-        Some(d) if !has_price_decimals(spec, d) => reject(
-            RejectCode::InvalidTrailingDistance,
-            format!(
-                "a trailing distance has at most {} decimals",
-                spec.price_decimals
-            ),
-        ),
-        _ => Ok(()),
     }
 }
 

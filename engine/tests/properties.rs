@@ -1,15 +1,16 @@
-//! Property tests over random input sequences: money is conserved, nothing goes negative, no
-//! position outlives its liquidation price, and snapshot/restore + replay equals the straight
-//! run bit for bit.
+//! Property tests over random input sequences (market opens and closes, partial closes,
+//! pending orders placed, changed, cancelled, filled and expired, trailing stops): money is
+//! conserved, nothing goes negative, no position outlives its liquidation price, and
+//! snapshot/restore + replay equals the straight run bit for bit.
 
 mod support;
 
 use std::collections::HashMap;
 
 use bus::{
-    Asset, CloseReason, Command, CommandEnvelope, CommandId, EngineInput, Event, Leverage,
-    ModifyPosition, OpenPosition, PositionId, Price, PriceTick, Quantity, Query, QueryReply, Side,
-    UserId,
+    Asset, CancelReason, CloseReason, Command, CommandEnvelope, CommandId, EngineInput, Event,
+    Leverage, ModifyOrder, ModifyPosition, OpenPosition, OrderId, OrderType, PartialClose,
+    PlaceOrder, PositionId, Price, PriceTick, Quantity, Query, QueryReply, Side, UserId,
 };
 use engine::{Engine, EngineConfig, math};
 use proptest::prelude::*;
@@ -39,18 +40,28 @@ fn side() -> impl Strategy<Value = Side> {
     prop_oneof![Just(Side::Buy), Just(Side::Sell)]
 }
 
+/// A quote anywhere in the asset's range (`narrow`: within 1% around its middle, where
+/// positions live long enough to be partially closed and orders to be cancelled).
 fn tick() -> impl Strategy<Value = EngineInput> {
-    (asset(), 0.0f64..1.0, 0i64..300).prop_map(|(asset, at, spread)| {
-        let (range, _) = market(asset);
-        // Position within the range; a float only picks a point, it never becomes money.
-        let mid = range.start + ((range.end - range.start) as f64 * at) as i64;
-        EngineInput::PriceTick(PriceTick {
-            asset,
-            bid: cents(mid),
-            ask: cents(mid + spread),
-            ts: 0,
-        })
-    })
+    (asset(), 0.0f64..1.0, 0i64..300, proptest::bool::ANY).prop_map(
+        |(asset, at, spread, narrow)| {
+            let (range, _) = market(asset);
+            let (start, width) = if narrow {
+                let mid = (range.start + range.end) / 2;
+                (mid - mid / 200, mid / 100)
+            } else {
+                (range.start, range.end - range.start)
+            };
+            // Position within the band; a float only picks a point, it never becomes money.
+            let mid = start + (width as f64 * at) as i64;
+            EngineInput::PriceTick(PriceTick {
+                asset,
+                bid: cents(mid),
+                ask: cents(mid + spread),
+                ts: 0,
+            })
+        },
+    )
 }
 
 /// Optional level, `offset` percent away from a typical price of the asset.
@@ -60,20 +71,88 @@ fn level(asset: Asset, offset: Option<i64>) -> Option<Price> {
     offset.map(|pct| cents(mid + mid * pct / 100))
 }
 
+/// Optional trailing distance, `permille` thousandths of a typical price of the asset.
+fn distance(asset: Asset, permille: Option<i64>) -> Option<Price> {
+    let (range, _) = market(asset);
+    let mid = (range.start + range.end) / 2;
+    permille.map(|p| cents(mid * p / 1000))
+}
+
+fn quantity(asset: Asset, steps: i64) -> Quantity {
+    let (_, exp) = market(asset);
+    Quantity::new(Decimal::new(steps, exp)).expect("positive")
+}
+
+fn order_type() -> impl Strategy<Value = OrderType> {
+    prop_oneof![Just(OrderType::Limit), Just(OrderType::Stop)]
+}
+
+/// A pending order `pct` percent from a typical price, expiring at an input index (the
+/// tests log input `i` at time `i`), so some expiries are already past and some come later.
+fn place() -> impl Strategy<Value = Command> {
+    (
+        (0..USERS, asset(), side(), order_type(), -10i64..10),
+        (1i64..3_000, 1u32..=120),
+        proptest::option::weighted(0.3, -12i64..12),
+        proptest::option::weighted(0.3, -12i64..12),
+        proptest::option::of(0i64..300),
+    )
+        .prop_map(
+            |((u, asset, side, order_type, pct), (steps, lev), sl, tp, expires_at)| {
+                Command::PlaceOrder(PlaceOrder {
+                    user_id: user(u),
+                    asset,
+                    side,
+                    order_type,
+                    price: level(asset, Some(pct)).expect("a level"),
+                    quantity: quantity(asset, steps),
+                    leverage: Leverage::new(lev).expect("1..=120"),
+                    stop_loss: level(asset, sl),
+                    take_profit: level(asset, tp),
+                    expires_at,
+                })
+            },
+        )
+}
+
+fn order_commands() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        4 => place(),
+        2 => (0..USERS, 1u64..5).prop_map(|(u, id)| Command::CancelOrder {
+            user_id: user(u),
+            order_id: OrderId(id),
+        }),
+        1 => (
+            (0..USERS, 1u64..8, asset()),
+            proptest::option::of(-10i64..10),
+            proptest::option::of(-12i64..12),
+            proptest::option::of(-12i64..12),
+            proptest::option::of(0i64..300),
+        )
+            .prop_map(|((u, id, asset), at, sl, tp, expires_at)| {
+                Command::ModifyOrder(ModifyOrder {
+                    user_id: user(u),
+                    order_id: OrderId(id),
+                    price: level(asset, at),
+                    stop_loss: level(asset, sl),
+                    take_profit: level(asset, tp),
+                    expires_at,
+                })
+            }),
+    ]
+}
+
 fn open() -> impl Strategy<Value = Command> {
     (
-        0..USERS,
-        asset(),
-        side(),
-        1i64..3_000,
-        1u32..=120,
+        (0..USERS, asset(), side(), 1i64..3_000, 1u32..=120),
         proptest::option::of(-12i64..12),
         proptest::option::of(-12i64..12),
+        proptest::option::of(5i64..50),
     )
-        .prop_map(|(u, asset, side, steps, lev, sl, tp)| {
+        .prop_map(|((u, asset, side, steps, lev), sl, tp, trail)| {
             let (_, exp) = market(asset);
             Command::OpenPosition(OpenPosition {
-                trailing_distance: None,
+                trailing_distance: distance(asset, trail),
                 user_id: user(u),
                 asset,
                 side,
@@ -90,17 +169,32 @@ fn open() -> impl Strategy<Value = Command> {
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         4 => open(),
-        2 => (0..USERS, 1u64..40).prop_map(|(u, id)| Command::ClosePosition {
+        4 => (0..USERS, 1u64..16).prop_map(|(u, id)| Command::ClosePosition {
             user_id: user(u),
             position_id: PositionId(id),
         }),
-        1 => (0..USERS, 1u64..40, asset(), proptest::option::of(-12i64..12), proptest::option::of(-12i64..12))
-            .prop_map(|(u, id, asset, sl, tp)| Command::ModifyPosition(ModifyPosition { trailing_distance: None,
+        1 => (
+            (0..USERS, 1u64..40, asset()),
+            proptest::option::of(-12i64..12),
+            proptest::option::of(-12i64..12),
+            proptest::option::of(5i64..50),
+        )
+            .prop_map(|((u, id, asset), sl, tp, trail)| Command::ModifyPosition(ModifyPosition {
+                trailing_distance: distance(asset, trail),
                 user_id: user(u),
                 position_id: PositionId(id),
                 stop_loss: level(asset, sl),
                 take_profit: level(asset, tp),
             })),
+        // 0.01 to 0.30: on every asset's step, and less than many positions' quantities.
+        2 => (0..USERS, 1u64..10, 1i64..30).prop_map(|(u, id, cents)| {
+            Command::PartialClose(PartialClose {
+                user_id: user(u),
+                position_id: PositionId(id),
+                quantity: Quantity::new(Decimal::new(cents, 2)).expect("positive"),
+            })
+        }),
+        5 => order_commands(),
     ]
 }
 
@@ -147,20 +241,40 @@ fn free_margin(engine: &Engine, user_id: UserId) -> Decimal {
     }
 }
 
-/// Checks every invariant after one input; `realized` accumulates closes per user.
+/// Checks every invariant after the input logged at `now`; `realized` accumulates closes
+/// per user.
 fn check_invariants(
     engine: &Engine,
-    input: &EngineInput,
+    (input, now): (&EngineInput, i64),
     events: &[Event],
     realized: &mut HashMap<UserId, Decimal>,
 ) -> Result<(), TestCaseError> {
     for event in events {
-        if let Event::PositionClosed { position } = event {
+        check_event(event, realized)?;
+    }
+    check_accounts(engine, realized)?;
+    for p in engine.positions() {
+        check_shown_level(p)?;
+    }
+    if let EngineInput::PriceTick(t) = input
+        && t.bid <= t.ask
+    {
+        check_after_tick(engine, t)?;
+    }
+    check_orders(engine, now)
+}
+
+/// Closes and partial closes realise PnL; a liquidation happens exactly at or beyond the
+/// exact level, any other close before it, so it never charges more than the market loss.
+fn check_event(
+    event: &Event,
+    realized: &mut HashMap<UserId, Decimal>,
+) -> Result<(), TestCaseError> {
+    match event {
+        Event::PositionClosed { position } => {
             let pnl = position.realized_pnl.value();
             *realized.entry(position.position.user_id).or_default() += pnl;
             prop_assert!(position.absorbed_loss.value() >= Decimal::ZERO);
-            // A liquidation happens exactly at or beyond the exact level, any other close
-            // before it: a liquidation never charges more than the market loss.
             let p = &position.position;
             let beyond = math::is_liquidated(
                 p.side,
@@ -178,48 +292,117 @@ fn check_invariants(
                 prop_assert!(pnl >= -position.position.margin.value(), "{position:?}");
             }
         }
+        Event::PositionPartiallyClosed {
+            closed, remaining, ..
+        } => {
+            let pnl = closed.realized_pnl.value();
+            *realized.entry(remaining.user_id).or_default() += pnl;
+            // Rounding is monotone, so the part's loss never exceeds the margin it releases.
+            prop_assert!(pnl >= -closed.position.margin.value(), "{closed:?}");
+            prop_assert!(remaining.margin.value() >= Decimal::ZERO);
+            prop_assert_eq!(
+                closed.position.quantity.value() + remaining.quantity.value() > Decimal::ZERO,
+                true
+            );
+        }
+        _ => {}
     }
+    Ok(())
+}
+
+/// Money is conserved: balance = deposit + realised PnL (the sum of the close events), the
+/// locked margin is the sum of the open positions' margins, and nothing is negative.
+fn check_accounts(
+    engine: &Engine,
+    realized: &HashMap<UserId, Decimal>,
+) -> Result<(), TestCaseError> {
     for u in 0..USERS {
         let Some((deposit, total)) = engine.ledger(user(u)) else {
             continue;
         };
         let seen = realized.get(&user(u)).copied().unwrap_or_default();
         prop_assert_eq!(total, seen, "realised PnL equals the sum of close events");
-        let balance = match engine.query(&Query::GetAccount { user_id: user(u) }) {
-            QueryReply::Account { account } => account.balance.value(),
+        let account = match engine.query(&Query::GetAccount { user_id: user(u) }) {
+            QueryReply::Account { account } => account,
             other => return Err(TestCaseError::fail(format!("{other:?}"))),
         };
+        let balance = account.balance.value();
         prop_assert_eq!(balance, deposit + total, "balance = deposit + realised PnL");
+        let locked: Decimal = engine
+            .positions()
+            .filter(|p| p.user_id == user(u))
+            .map(|p| p.margin.value())
+            .sum();
+        prop_assert_eq!(
+            account.used_margin.value(),
+            locked,
+            "used margin = open margins"
+        );
         prop_assert!(balance >= Decimal::ZERO);
         prop_assert!(free_margin(engine, user(u)) >= Decimal::ZERO);
     }
-    for p in engine.positions() {
-        check_shown_level(p)?;
-    }
-    if let EngineInput::PriceTick(t) = input
-        && t.bid <= t.ask
-    {
-        for p in engine.positions().filter(|p| p.asset == t.asset) {
-            let valued_at = match p.side {
-                Side::Buy => t.bid,
-                Side::Sell => t.ask,
-            };
-            if let Some(liq) = p.liquidation_price {
-                match p.side {
-                    Side::Buy => prop_assert!(t.bid > liq, "{p:?} survived bid {}", t.bid),
-                    Side::Sell => prop_assert!(t.ask < liq, "{p:?} survived ask {}", t.ask),
-                }
+    Ok(())
+}
+
+/// After a tick no position of its asset is at or beyond its liquidation level, and every
+/// trailing stop is at least as tight as its trail level at the tick.
+fn check_after_tick(engine: &Engine, t: &PriceTick) -> Result<(), TestCaseError> {
+    for p in engine.positions().filter(|p| p.asset == t.asset) {
+        let valued_at = match p.side {
+            Side::Buy => t.bid,
+            Side::Sell => t.ask,
+        };
+        if let Some(liq) = p.liquidation_price {
+            match p.side {
+                Side::Buy => prop_assert!(t.bid > liq, "{p:?} survived bid {}", t.bid),
+                Side::Sell => prop_assert!(t.ask < liq, "{p:?} survived ask {}", t.ask),
             }
-            let exact = math::is_liquidated(
-                p.side,
-                p.open_price.value(),
-                p.margin.value(),
-                p.quantity.value(),
-                valued_at.value(),
-            );
-            prop_assert!(!exact, "{p:?} survived its exact level at {valued_at}");
+        }
+        let exact = math::is_liquidated(
+            p.side,
+            p.open_price.value(),
+            p.margin.value(),
+            p.quantity.value(),
+            valued_at.value(),
+        );
+        prop_assert!(!exact, "{p:?} survived its exact level at {valued_at}");
+        if let Some(d) = p.trailing_distance {
+            match p.side {
+                Side::Buy if t.bid.value() > d.value() => {
+                    let sl = p.stop_loss.map(|s| s.value());
+                    prop_assert!(sl >= Some(t.bid.value() - d.value()), "{p:?} at {t:?}");
+                }
+                Side::Sell => {
+                    let sl = p.stop_loss.map(|s| s.value());
+                    prop_assert!(
+                        sl.is_some_and(|sl| sl <= t.ask.value() + d.value()),
+                        "{p:?}"
+                    );
+                }
+                Side::Buy => {}
+            }
         }
     }
+    Ok(())
+}
+
+/// No pending order outlives its expiry, every one belongs to an account, and the indexes
+/// hold exactly the orders, their expiries and the trailing positions.
+fn check_orders(engine: &Engine, now: i64) -> Result<(), TestCaseError> {
+    let mut expiries = 0;
+    for o in engine.orders() {
+        prop_assert!(o.expires_at.is_none_or(|at| at > now), "{o:?} at {now}");
+        prop_assert!(engine.ledger(o.user_id).is_some());
+        expiries += usize::from(o.expires_at.is_some());
+    }
+    let trailing = engine
+        .positions()
+        .filter(|p| p.trailing_distance.is_some())
+        .count();
+    prop_assert_eq!(
+        engine.indexed_orders_and_trails(),
+        (engine.orders().count() + expiries, trailing)
+    );
     Ok(())
 }
 
@@ -278,7 +461,7 @@ proptest! {
         let mut realized = HashMap::new();
         for (i, input) in inputs.into_iter().enumerate() {
             let outcome = engine.apply(input.clone(), i as i64);
-            check_invariants(&engine, &input, &outcome.events, &mut realized)?;
+            check_invariants(&engine, (&input, i as i64), &outcome.events, &mut realized)?;
             prop_assert_eq!(engine.indexed_levels(), levels_of_open_positions(&engine));
         }
     }
@@ -323,33 +506,58 @@ proptest! {
     }
 }
 
-/// The properties above mean something only if the generated logs reach every kind of close.
+/// The properties above mean something only if the generated logs reach every kind of close,
+/// fill, cancellation and partial close.
 #[test]
 fn the_generated_logs_reach_every_close_reason() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = HashMap::new();
+    let mut cancelled = HashMap::new();
+    let (mut filled, mut partial) = (0, 0);
     for _ in 0..100 {
         let inputs = inputs().new_tree(&mut runner).expect("tree").current();
         let mut engine = Engine::new(config());
         for (i, input) in inputs.into_iter().enumerate() {
             for event in engine.apply(input, i as i64).events {
-                if let Event::PositionClosed { position } = event {
-                    *seen.entry(position.close_reason).or_insert(0) += 1;
+                match event {
+                    Event::PositionClosed { position } => {
+                        *seen.entry(position.close_reason).or_insert(0) += 1;
+                    }
+                    Event::OrderCancelled { reason, .. } => {
+                        *cancelled.entry(reason).or_insert(0) += 1;
+                    }
+                    Event::OrderFilled { .. } => filled += 1,
+                    Event::PositionPartiallyClosed { .. } => partial += 1,
+                    _ => {}
                 }
             }
         }
     }
+    eprintln!("{seen:?} {cancelled:?} {filled} fills, {partial} partial closes");
     for reason in [
         CloseReason::Manual,
         CloseReason::StopLoss,
         CloseReason::TakeProfit,
         CloseReason::Liquidation,
+        CloseReason::TrailingStop,
     ] {
         assert!(
             seen.get(&reason).copied().unwrap_or(0) > 5,
             "{reason:?}: {seen:?}"
         );
     }
+    for reason in [
+        CancelReason::User,
+        CancelReason::Expired,
+        CancelReason::InsufficientMargin,
+    ] {
+        assert!(
+            cancelled.get(&reason).copied().unwrap_or(0) > 5,
+            "{reason:?}: {cancelled:?}"
+        );
+    }
+    assert!(filled > 20, "{filled} fills");
+    assert!(partial > 5, "{partial} partial closes");
 }

@@ -56,7 +56,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(closed))
 }
 
-/// The user's closed positions, newest first.
+/// The user's closed positions and partial closes (`partial: true`), newest first.
 #[utoipa::path(
     get,
     path = "/api/v1/trade/closed",

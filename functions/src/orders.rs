@@ -31,6 +31,7 @@ use crate::views::{OrderBody, OrderStatus};
 /// buy's stop-loss below it, take-profit above; a sell's the reverse).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PlaceOrderRequest)]
 struct PlaceRequest {
     asset: Asset,
     side: Side,
@@ -57,6 +58,7 @@ struct PlaceRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CancelOrderRequest)]
 struct CancelRequest {
     #[serde(deserialize_with = "input::order_id")]
     #[schema(value_type = OrderId)]
@@ -65,8 +67,10 @@ struct CancelRequest {
 
 /// A missing `price` keeps the order's price; the stop-loss, take-profit and expiry are
 /// replaced as a whole (missing or null clears one).
+// Named apart from the trade function's `ModifyRequest`: one schema name, one document entry.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = ModifyOrderRequest)]
 struct ModifyRequest {
     #[serde(deserialize_with = "input::order_id")]
     #[schema(value_type = OrderId)]

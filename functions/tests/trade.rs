@@ -84,6 +84,8 @@ async fn a_user_opens_modifies_and_closes_and_sees_the_history() {
     assert_eq!(body["position"]["closePrice"], "61000.00");
     assert_eq!(body["position"]["realizedPnl"], "9.90");
     assert_eq!(body["position"]["closeReason"], "manual");
+    assert_eq!(body["position"]["partial"], false);
+    assert!(body.get("remaining").is_none(), "a full close: {body}");
 
     let (status, body) = p
         .post("/api/v1/trade/close", t, json!({ "positionId": id }))

@@ -1,10 +1,12 @@
 //! The `persist` event function: a durable JetStream consumer of `EVENTS` that writes users'
-//! positions (opened, modified, closed) to PostgreSQL, so history survives everything.
+//! positions (opened, modified, partially closed, closed), partial closes and pending orders
+//! to PostgreSQL, so history survives everything.
 //!
 //! Idempotent: every event's key is `(seq, index)` (the `ENGINE` sequence of the input that
 //! caused it, and its place among that input's events, from `Nats-Msg-Id = "<seq>-<index>"`).
-//! A position row remembers the key of the event that last wrote it and is only overwritten
-//! by a later one, so redelivered, replayed or reordered events change nothing.
+//! A position or order row remembers the key of the event that last wrote it and is only
+//! overwritten by a later one (a partial close's row is keyed by its event), so redelivered,
+//! replayed or reordered events change nothing.
 //!
 //! Failures: while PostgreSQL is unreachable the batch in hand is held (its ack deadline
 //! extended) and retried until it is back, so an outage costs no delivery attempt. Any other

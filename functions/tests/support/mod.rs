@@ -139,6 +139,24 @@ impl Platform {
         self.call(Method::POST, path, token, &[], Some(body)).await
     }
 
+    /// GETs `path` until `done` holds for its 200 body (persist and the engine run on their
+    /// own; a generous deadline for loaded machines) and returns that body.
+    pub async fn get_until(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(path, Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never got there: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Signs a new user up and in; returns (user id, token).
     pub async fn user(&self) -> (String, String) {
         let email = format!("u{}@example.com", uuid::Uuid::new_v4().simple());

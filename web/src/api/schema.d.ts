@@ -135,7 +135,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's closed positions, newest first. */
+        /** The user's closed positions and partial closes (`partial: true`), newest first. */
         get: operations["closedPositions"];
         put?: never;
         post?: never;
@@ -330,14 +330,14 @@ export interface components {
             unrealizedPnl: components["schemas"]["Money"];
             usedMargin: components["schemas"]["Money"];
         };
+        CancelOrderRequest: {
+            orderId: components["schemas"]["OrderId"];
+        };
         /**
          * @description Why a pending order was cancelled: by its owner, its expiry passed, or it triggered when the position did not fit the free margin
          * @enum {string}
          */
         CancelReason: "user" | "expired" | "insufficient_margin";
-        CancelRequest: {
-            orderId: components["schemas"]["OrderId"];
-        };
         Candle: {
             close: components["schemas"]["Price"];
             high: components["schemas"]["Price"];
@@ -446,6 +446,33 @@ export interface components {
          * @description A whole number; each asset has its own maximum (`maxLeverage` of GET /assets)
          */
         Leverage: number;
+        /**
+         * @description A missing `price` keeps the order's price; the stop-loss, take-profit and expiry are
+         *     replaced as a whole (missing or null clears one).
+         */
+        ModifyOrderRequest: {
+            /**
+             * Format: int64
+             * @description ms since the epoch, after the time of the request (else 422 `invalid_expiry`); null or missing: good till cancelled
+             */
+            expiresAt?: number | null;
+            orderId: components["schemas"]["OrderId"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            price?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            stopLoss?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            takeProfit?: string | null;
+        };
         /** @description The levels and the trailing distance are replaced; a missing or null one is cleared. */
         ModifyRequest: {
             positionId: components["schemas"]["PositionId"];
@@ -574,7 +601,7 @@ export interface components {
          * @description A limit or stop order. Its stop-loss and take-profit are checked against its price (a
          *     buy's stop-loss below it, take-profit above; a sell's the reverse).
          */
-        PlaceRequest: {
+        PlaceOrderRequest: {
             asset: components["schemas"]["Asset"];
             /**
              * Format: int64
@@ -1132,7 +1159,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PlaceRequest"];
+                "application/json": components["schemas"]["PlaceOrderRequest"];
             };
         };
         responses: {
@@ -1170,7 +1197,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CancelRequest"];
+                "application/json": components["schemas"]["CancelOrderRequest"];
             };
         };
         responses: {
@@ -1235,7 +1262,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ModifyRequest"];
+                "application/json": components["schemas"]["ModifyOrderRequest"];
             };
         };
         responses: {

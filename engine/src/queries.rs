@@ -1,0 +1,184 @@
+//! Reading the engine state: queries, views, snapshots and restore (the indexes are derived
+//! from the state and rebuilt here, never serialised).
+
+use bus::{
+    AccountSummary, Order, Position, PositionId, PositionView, Query, QueryReply, RejectCode,
+    Rejection, UserId,
+};
+use rust_decimal::Decimal;
+
+use crate::idempotency::Seen;
+use crate::index::TriggerIndex;
+use crate::math;
+use crate::order_index::OrderIndex;
+use crate::trading::{Engine, close_side_price, id_reused, money, price};
+use crate::trailing::TrailIndex;
+
+impl Engine {
+    /// Serialises the state (without the derived indexes).
+    pub fn snapshot(&self) -> Vec<u8> {
+        // Plain data with string map keys: serialisation cannot fail.
+        serde_json::to_vec(self).expect("engine state serialises")
+    }
+
+    /// Reads a snapshot of the state written by an engine whose liquidation prices were
+    /// rounded towards the open price (snapshot format 1): as [`Engine::restore`], then every
+    /// open position's shown liquidation price is recomputed by today's rule (its trigger is
+    /// the exact level either way).
+    pub fn restore_format_1(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut engine = Self::restore(bytes)?;
+        for p in engine.positions.values_mut() {
+            let decimals = engine.config.assets.get(p.asset).price_decimals;
+            let shown = math::liquidation_price(
+                p.side,
+                p.open_price.value(),
+                p.margin.value(),
+                p.quantity.value(),
+                decimals,
+            );
+            p.liquidation_price = shown.and_then(price);
+        }
+        engine.rebuild_triggers();
+        Ok(engine)
+    }
+
+    fn rebuild_triggers(&mut self) {
+        let mut triggers = TriggerIndex::default();
+        let mut trails = TrailIndex::default();
+        for p in self.positions.values() {
+            triggers.insert(p);
+            trails.insert(p);
+        }
+        let mut order_index = OrderIndex::default();
+        for o in self.orders.values() {
+            order_index.insert(o);
+        }
+        self.triggers = triggers;
+        self.trails = trails;
+        self.order_index = order_index;
+    }
+
+    /// Reads a snapshot back and rebuilds the trigger indexes.
+    pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut engine: Engine = serde_json::from_slice(bytes)?;
+        engine.rebuild_triggers();
+        Ok(engine)
+    }
+
+    /// Answers a query from the current state; changes nothing.
+    pub fn query(&self, query: &Query) -> QueryReply {
+        let not_found = || QueryReply::Rejected {
+            rejection: Rejection::new(RejectCode::AccountNotFound, "no account for this user"),
+        };
+        match query {
+            Query::GetAccount { user_id } => match self.summary(*user_id) {
+                Some(account) => QueryReply::Account { account },
+                None => not_found(),
+            },
+            Query::ListOpenPositions { user_id } => match self.accounts.get(user_id) {
+                Some(account) => QueryReply::OpenPositions {
+                    positions: account
+                        .open
+                        .iter()
+                        .map(|id| self.view(&self.positions[id]))
+                        .collect(),
+                },
+                None => not_found(),
+            },
+            Query::GetCommandReply {
+                command_id,
+                fingerprint,
+            } => QueryReply::CommandReply {
+                reply: match self.applied.check(command_id, fingerprint) {
+                    Seen::New => None,
+                    Seen::Same(reply) => Some(reply.clone()),
+                    Seen::Different => Some(id_reused(command_id)),
+                },
+            },
+            Query::ListPendingOrders { user_id } => match self.accounts.get(user_id) {
+                Some(account) => QueryReply::PendingOrders {
+                    orders: account
+                        .orders
+                        .iter()
+                        .map(|id| self.orders[id].clone())
+                        .collect(),
+                },
+                None => not_found(),
+            },
+            Query::GetPrices => QueryReply::Prices {
+                quotes: self.quotes.iter().flatten().cloned().collect(),
+            },
+        }
+    }
+
+    fn view(&self, position: &Position) -> PositionView {
+        let current = self
+            .quote(position.asset)
+            .map(|q| close_side_price(position.side, q));
+        let unrealized = current.map_or(Decimal::ZERO, |c| {
+            math::pnl(
+                position.side,
+                position.open_price.value(),
+                c.value(),
+                position.quantity.value(),
+            )
+        });
+        PositionView {
+            position: position.clone(),
+            current_price: current,
+            unrealized_pnl: money(unrealized),
+        }
+    }
+
+    pub(crate) fn summary(&self, user_id: UserId) -> Option<AccountSummary> {
+        let account = self.accounts.get(&user_id)?;
+        let unrealized: Decimal = account
+            .open
+            .iter()
+            .map(|id| self.view(&self.positions[id]).unrealized_pnl.value())
+            .sum();
+        let equity = account.balance + unrealized;
+        Some(AccountSummary {
+            user_id,
+            balance: money(account.balance),
+            used_margin: money(account.used_margin),
+            unrealized_pnl: money(unrealized),
+            equity: money(equity),
+            free_margin: money(account.balance - account.used_margin),
+            margin_level: math::margin_level(equity, account.used_margin).map(money),
+        })
+    }
+
+    /// The account's deposit and realised PnL so far (for invariants in tests and audits).
+    pub fn ledger(&self, user_id: UserId) -> Option<(Decimal, Decimal)> {
+        self.accounts
+            .get(&user_id)
+            .map(|a| (a.deposit, a.realized_pnl))
+    }
+
+    /// Every open position (id order).
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.positions.values()
+    }
+
+    /// The number of levels in the trigger indexes (equals the levels of open positions).
+    pub fn indexed_levels(&self) -> usize {
+        self.triggers.level_count()
+    }
+
+    /// Entries in the pending-order indexes (one per order, one more per expiry) and in the
+    /// trailing-stop index (one per trailing position), for tests.
+    pub fn indexed_orders_and_trails(&self) -> (usize, usize) {
+        (self.order_index.len(), self.trails.len())
+    }
+
+    /// Every pending order (id order).
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// Whether the position's current stop-loss was set by its trailing stop.
+    pub fn is_trailed(&self, id: PositionId) -> bool {
+        self.trailed.contains(&id)
+    }
+}
