@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use bus::{Asset, Position, PositionId, Side};
+use bus::{Asset, Position, PositionId, Price, Side};
 use rust_decimal::Decimal;
 
 use crate::math;
@@ -167,6 +167,19 @@ impl TriggerIndex {
         }
         if let Some(level) = p.take_profit {
             side.take_profit.remove(&(key(level.value()), id));
+        }
+    }
+
+    /// Re-keys only the stop-loss entry of `p`, whose stop-loss was `from` (a trailing stop
+    /// moved it): the other levels, and the division behind the liquidation key, stay put.
+    pub fn move_stop_loss(&mut self, p: &Position, from: Option<Price>) {
+        let id = p.id;
+        let side = self.side_mut(p.asset, p.side);
+        if let Some(level) = from {
+            side.stop_loss.remove(&(key(level.value()), id));
+        }
+        if let Some(level) = p.stop_loss {
+            side.stop_loss.insert((key(level.value()), id));
         }
     }
 

@@ -118,3 +118,73 @@ impl OrderIndex {
         prices + self.expiry.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{OrderIndex, fills_at};
+    use bus::{Asset, Order, OrderId, OrderType, Side, UserId};
+    use rust_decimal::Decimal;
+
+    fn order(id: u64, side: Side, order_type: OrderType, at: &str, expires: Option<i64>) -> Order {
+        Order {
+            id: OrderId(id),
+            user_id: UserId(uuid::Uuid::nil()),
+            asset: Asset::Sol,
+            side,
+            order_type,
+            price: at.parse().expect("price"),
+            quantity: "1".parse().expect("quantity"),
+            leverage: bus::Leverage::new(10).expect("leverage"),
+            stop_loss: None,
+            take_profit: None,
+            expires_at: expires,
+            created_at: 0,
+        }
+    }
+
+    /// Prices in steps of 1e-9 across each order's price: every quote that fills it exactly
+    /// finds it among the candidates, and candidates come in id order.
+    #[test]
+    fn candidates_contain_every_exact_fill() {
+        let orders = [
+            order(4, Side::Buy, OrderType::Limit, "150.000000005", None),
+            order(3, Side::Buy, OrderType::Stop, "150.000000005", None),
+            order(2, Side::Sell, OrderType::Limit, "150.000000005", None),
+            order(1, Side::Sell, OrderType::Stop, "150.000000005", None),
+        ];
+        let mut index = OrderIndex::default();
+        for o in &orders {
+            index.insert(o);
+        }
+        let start: Decimal = "149.99999999".parse().expect("start");
+        for step in 0..30 {
+            let p = start + Decimal::new(step, 9);
+            let candidates = index.candidates(Asset::Sol, p, p);
+            assert!(candidates.is_sorted(), "{candidates:?}");
+            for o in &orders {
+                if fills_at(o, p, p) {
+                    assert!(candidates.contains(&o.id), "{:?} at {p}", o.id);
+                }
+            }
+        }
+        assert!(index.candidates(Asset::Btc, start, start).is_empty());
+    }
+
+    #[test]
+    fn expiry_is_answered_earliest_first_and_removal_clears_it() {
+        let mut index = OrderIndex::default();
+        let a = order(1, Side::Buy, OrderType::Limit, "100", Some(50));
+        let b = order(2, Side::Buy, OrderType::Limit, "100", Some(40));
+        let c = order(3, Side::Buy, OrderType::Limit, "100", None);
+        for o in [&a, &b, &c] {
+            index.insert(o);
+        }
+        assert_eq!(index.len(), 5);
+        assert!(index.expired(39).is_empty());
+        assert_eq!(index.expired(40), vec![OrderId(2)]);
+        assert_eq!(index.expired(99), vec![OrderId(2), OrderId(1)]);
+        index.remove(&b);
+        assert_eq!(index.expired(99), vec![OrderId(1)]);
+        assert_eq!(index.len(), 3);
+    }
+}

@@ -125,12 +125,75 @@ impl Engine {
             if !tighter(p.side, p.stop_loss, level) {
                 continue;
             }
-            self.triggers.remove(p);
             self.trails.remove(p);
-            p.stop_loss = Some(level);
-            self.triggers.insert(p);
+            let from = p.stop_loss.replace(level);
+            self.triggers.move_stop_loss(p, from);
             self.trails.insert(p);
             self.trailed.insert(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TrailIndex, tighter, trail_level};
+    use bus::{Asset, Position, PositionId, PriceTick, Side, UserId};
+
+    fn position(side: Side, sl: Option<&str>, distance: &str) -> Position {
+        Position {
+            id: PositionId(7),
+            user_id: UserId(uuid::Uuid::nil()),
+            asset: Asset::Eth,
+            side,
+            quantity: "1".parse().expect("quantity"),
+            leverage: bus::Leverage::new(10).expect("leverage"),
+            open_price: "3000".parse().expect("open"),
+            margin: bus::Money::new("300".parse().expect("margin")).expect("money"),
+            liquidation_price: None,
+            stop_loss: sl.map(|s| s.parse().expect("sl")),
+            take_profit: None,
+            opened_at: 0,
+            trailing_distance: Some(distance.parse().expect("distance")),
+        }
+    }
+
+    fn quote(bid: &str, ask: &str) -> PriceTick {
+        PriceTick {
+            asset: Asset::Eth,
+            bid: bid.parse().expect("bid"),
+            ask: ask.parse().expect("ask"),
+            ts: 0,
+        }
+    }
+
+    /// A candidate exactly when the trail level would be tighter, or at the same key.
+    #[test]
+    fn candidates_are_the_stops_a_quote_moves() {
+        let cases = [
+            (Side::Buy, "2990.00", "3000.01", "3000.02", true), // level 2990.01
+            (Side::Buy, "2990.00", "3000.00", "3000.01", false), // level 2990.00: equal
+            (Side::Buy, "2990.00", "2999.99", "3000.00", false),
+            (Side::Sell, "3010.00", "2999.98", "2999.99", true), // level 3009.99
+            (Side::Sell, "3010.00", "2999.99", "3000.00", false),
+            (Side::Sell, "3010.00", "3000.00", "3000.01", false),
+        ];
+        for (side, sl, bid, ask, moves) in cases {
+            let p = position(side, Some(sl), "10.00");
+            let mut index = TrailIndex::default();
+            index.insert(&p);
+            let q = quote(bid, ask);
+            let level = trail_level(side, &q, "10.00".parse().expect("d")).expect("level");
+            assert_eq!(
+                tighter(side, p.stop_loss, level),
+                moves,
+                "{side:?} {bid}/{ask}"
+            );
+            let found = !index
+                .candidates(Asset::Eth, q.bid.value(), q.ask.value())
+                .is_empty();
+            assert!(found || !moves, "{side:?} {bid}/{ask} missed");
+            index.remove(&p);
+            assert_eq!(index.len(), 0);
         }
     }
 }
