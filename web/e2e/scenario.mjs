@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { alertSteps } from './steps-alerts.mjs';
+import { pendingOrders } from './steps-orders.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns something truthy (generous deadline: a loaded machine is slow). */
-async function until(what, fn, timeout = 30_000) {
+export async function until(what, fn, timeout = 30_000) {
   const end = Date.now() + timeout;
   let last;
   while (Date.now() < end) {
@@ -21,19 +22,19 @@ async function until(what, fn, timeout = 30_000) {
   throw new Error(`timed out waiting for ${what} (last: ${last})`);
 }
 
-function step(name) {
+export function step(name) {
   console.log(`  - ${name}`);
 }
 
 /** Fails on any console error or uncaught exception of the page. */
-function watch(page, label, errors) {
+export function watch(page, label, errors) {
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`${label}: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`${label}: ${e.message}`));
 }
 
-async function noHorizontalOverflow(page, where) {
+export async function noHorizontalOverflow(page, where) {
   const { scroll, client } = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth,
     client: document.documentElement.clientWidth,
@@ -41,7 +42,7 @@ async function noHorizontalOverflow(page, where) {
   assert.ok(scroll <= client, `${where}: the page scrolls sideways (${scroll} > ${client})`);
 }
 
-const toast = (page, pattern) => page.getByRole('status').filter({ hasText: pattern }).first();
+export const toast = (page, pattern) => page.getByRole('status').filter({ hasText: pattern }).first();
 
 async function openFromTicket(page, { sl = '', tp = '', double = false }) {
   const ticket = page.getByRole('form', { name: 'Order ticket' });
@@ -73,7 +74,7 @@ async function stableBox(locator) {
   });
 }
 
-function positionRow(page, id) {
+export function positionRow(page, id) {
   return page.getByRole('row').filter({ has: page.getByRole('button', { name: `Close position ${id}` }) });
 }
 
@@ -93,6 +94,7 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   await dragTakeProfit(t);
   await closeAndStopLoss(t);
   await desktopScreenshotAndKeyboard(t);
+  await pendingOrders(t);
   t.phone = await phoneLayout(t);
   await rejectedToken(t);
   await referenceReconnectCors(t);

@@ -4,6 +4,7 @@
  */
 import './styles.css';
 import { Api, ApiError } from './api/client';
+import { pendingOrders } from './api/orders';
 import { type Endpoints, loadEndpoints } from './config';
 import { byId } from './dom';
 import { formatDecimal, formatSigned } from './money';
@@ -14,6 +15,7 @@ import { AlertsView } from './views/alerts';
 import { renderAuth } from './views/auth';
 import { ChartView, type LevelKind } from './views/chart';
 import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
+import { orderNotice } from './views/order-events';
 import { Positions, REASONS } from './views/positions';
 import { Ticket } from './views/ticket';
 import { toast } from './views/toast';
@@ -37,7 +39,7 @@ class App {
     this.api.onUnauthorized = () => this.signOut('Your session has ended. Please sign in again.');
     this.store = new Store({
       token: session.token, email: session.email, assets: [], quotes: {}, selected: 'BTC',
-      connection: 'connecting', balance: null, open: [], closed: [], closedNext: null,
+      connection: 'connecting', balance: null, open: [], closed: [], closedNext: null, orders: [],
     });
     this.socket = new PriceSocket(endpoints.ws, {
       onQuote: (q) => this.store.set({ quotes: { ...this.store.state.quotes, [q.asset]: q } }),
@@ -61,10 +63,10 @@ class App {
   private async loadAccount(): Promise<void> {
     if (!this.api.token) return;
     try {
-      const [balance, open, closed] = await Promise.all([
-        this.api.balance(), this.api.openPositions(), this.api.closedPositions(20),
+      const [balance, open, closed, orders] = await Promise.all([
+        this.api.balance(), this.api.openPositions(), this.api.closedPositions(20), pendingOrders(this.api),
       ]);
-      this.store.set({ balance, open, closed: closed.positions, closedNext: closed.next });
+      this.store.set({ balance, open, closed: closed.positions, closedNext: closed.next, orders });
     } catch (e) {
       if (e instanceof ApiError && e.status !== 401) toast(e.message, 'error');
     }
@@ -90,6 +92,8 @@ class App {
       const at = formatDecimal(p.close_price ?? '0', d);
       toast(`${REASONS[p.close_reason]}: position #${p.id} (${p.side} ${p.quantity} ${p.asset}) closed at ${at}, PnL ${formatSigned(p.realized_pnl ?? '0')} USD`, kind, 15000);
     }
+    const notice = orderNotice(e, (asset) => this.store.asset(asset)?.priceDecimals ?? 2);
+    if (notice) toast(notice.text, notice.kind, 15000);
     this.refresh();
   }
 
@@ -105,7 +109,7 @@ class App {
     this.api.token = null;
     saveSession(null, null);
     this.socket.authenticate(null);
-    this.store.set({ token: null, email: null, balance: null, open: [], closed: [], closedNext: null });
+    this.store.set({ token: null, email: null, balance: null, open: [], closed: [], closedNext: null, orders: [] });
     if (message) toast(message, 'warning');
   }
 
@@ -144,10 +148,11 @@ class App {
       if (q) this.chart?.onQuote(q.bid, q.ask);
     }
     if (any('balance')) this.ticket?.update();
-    if (any('open', 'closed', 'closedNext')) {
+    if (any('open', 'closed', 'closedNext', 'orders')) {
       this.positions?.render();
       this.chart?.setPositions(state.open, state.closed);
     }
+    if (any('orders')) this.chart?.setOrders(state.orders);
   }
 
   private showSignedIn(): void {
@@ -178,6 +183,10 @@ class App {
     this.socket.authenticate(this.store.state.token);
     this.socket.start();
     this.refresh();
+    // A trailing stop moves without an event on every tick: reload while one is open.
+    window.setInterval(() => {
+      if (!document.hidden && this.store.state.open.some((p) => p.trailingDistance)) this.refresh();
+    }, 3000);
   }
 }
 

@@ -3,6 +3,7 @@
  * Views read it and call actions; only the actions (main.ts) write it.
  */
 import type { Asset, Balance, ClosedPosition, OpenPosition } from './api/client';
+import type { PendingOrder } from './api/orders';
 import type { Connection, Quote } from './ws';
 
 export interface State {
@@ -16,6 +17,8 @@ export interface State {
   open: OpenPosition[];
   closed: ClosedPosition[];
   closedNext: string | null;
+  /** Pending limit and stop orders. */
+  orders: PendingOrder[];
 }
 
 type Listener = (state: State, changed: Set<keyof State>) => void;

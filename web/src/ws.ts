@@ -26,12 +26,32 @@ export interface EventPosition {
   liquidation_price: string | null;
   close_price?: string;
   realized_pnl?: string;
-  close_reason?: 'manual' | 'stop_loss' | 'take_profit' | 'liquidation';
+  close_reason?: 'manual' | 'stop_loss' | 'take_profit' | 'liquidation' | 'trailing_stop';
+  trailing_distance?: string | null;
+}
+
+/** A pending order as the engine's events carry it (snake_case too). */
+export interface EventOrder {
+  id: number;
+  asset: string;
+  side: 'buy' | 'sell';
+  order_type: 'limit' | 'stop';
+  price: string;
+  quantity: string;
+  expires_at: number | null;
 }
 
 export interface EngineEvent {
-  type: 'account_created' | 'position_opened' | 'position_modified' | 'position_closed';
+  type:
+    | 'account_created' | 'position_opened' | 'position_modified' | 'position_closed'
+    | 'position_partially_closed' | 'order_placed' | 'order_modified' | 'order_cancelled' | 'order_filled';
   position?: EventPosition;
+  order?: EventOrder;
+  /** Why an order was cancelled. */
+  reason?: 'user' | 'expired' | 'insufficient_margin';
+  /** A partial close: the part closed and what stays open. */
+  closed?: EventPosition;
+  remaining?: EventPosition;
 }
 
 export type Connection = 'connecting' | 'live' | 'stale' | 'disconnected';

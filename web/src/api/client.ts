@@ -8,12 +8,12 @@ import type { paths } from './schema';
 
 // Types by operation (path, method, status), not by schema name: the names are the generator's
 // choice, the operations are the contract.
-type Body<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
+export type Body<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
   responses: { [K in S]: { content: { 'application/json': infer T } } };
 }
   ? T
   : never;
-type RequestBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+export type RequestBody<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
   requestBody?: { content: { 'application/json': infer T } };
 }
   ? T
@@ -57,6 +57,10 @@ const MESSAGES: Record<string, string> = {
   idempotency_key_reused: 'This order was already sent with different details.',
   invalid_idempotency_key: 'The request could not be sent safely. Try again.',
   command_id_reused: 'This order was already sent with different details.',
+  invalid_order_price: 'That order price is on the wrong side of the market for this order type.',
+  invalid_expiry: 'The expiry must be in the future.',
+  invalid_trailing_distance: 'That trailing distance is not allowed for this instrument.',
+  order_not_found: 'That order is not pending (any more).',
   invalid_json: 'The request was malformed.',
   invalid_request: 'The request was not valid.',
   invalid_query: 'The request was not valid.',
@@ -92,7 +96,7 @@ export class Api {
 
   constructor(private readonly base: string) {}
 
-  /** One call; also used by the feature modules next to this one (`alerts.ts`). */
+  /** One call of the API; also used by the feature modules beside this one (orders.ts, alerts.ts). */
   async request<T>(method: string, path: string, body?: unknown, key?: string): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -153,13 +157,15 @@ export class Api {
       .position;
   }
 
+  /** Replaces the levels as a whole: pass the trailing distance to keep it (null clears it). */
   async modify(
     positionId: number,
     stopLoss: string | null,
     takeProfit: string | null,
     idempotencyKey: string,
+    trailingDistance: string | null = null,
   ): Promise<Position> {
-    const body = { positionId, stopLoss, takeProfit };
+    const body = { positionId, stopLoss, takeProfit, trailingDistance };
     return (await this.request<{ position: Position }>('POST', '/trade/modify', body, idempotencyKey))
       .position;
   }

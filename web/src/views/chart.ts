@@ -4,7 +4,8 @@
  * candle polled live, an OHLC legend following the crosshair, bid/ask lines, and for the
  * trader's positions on this asset: entry, SL, TP and liquidation lines plus open/close markers.
  * SL/TP lines carry a handle (a slider: drag it, or focus it and use the arrow keys and Enter)
- * that modifies the position; a refused modify snaps the line back.
+ * that modifies the position; a refused modify snaps the line back. Pending orders get a line
+ * at their price (chart-orders.ts).
  */
 import {
   CandlestickSeries,
@@ -25,7 +26,9 @@ import Big from 'big.js';
 import { type Api, type Candle, type ClosedPosition, type Interval, INTERVALS, type OpenPosition } from '../api/client';
 import { fill, h } from '../dom';
 import { formatDecimal } from '../money';
+import type { PendingOrder } from '../api/orders';
 import type { Store } from '../store';
+import { OrderLines } from './chart-orders';
 import { REASONS } from './positions';
 
 const SECONDS: Record<Interval, number> = {
@@ -54,6 +57,7 @@ export class ChartView {
   private readonly candles: ISeriesApi<'Candlestick'>;
   private readonly volume: ISeriesApi<'Histogram'>;
   private readonly markers: ISeriesMarkersPluginApi<Time>;
+  private readonly orderLines: OrderLines;
   private readonly overlay: HTMLElement;
   private readonly canvasBox: HTMLElement;
   private readonly legend: HTMLElement;
@@ -104,7 +108,7 @@ export class ChartView {
     this.candles.applyOptions({
       autoscaleInfoProvider: (original: () => { priceRange: { minValue: number; maxValue: number } } | null) => {
         const r = original();
-        const keep = [...this.levels, ...this.quoteLevels];
+        const keep = [...this.levels, ...this.quoteLevels, ...this.orderLines.levels];
         if (!r || !keep.length) return r;
         return {
           ...r,
@@ -118,6 +122,7 @@ export class ChartView {
     this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: 'volume' }, color: '#3b4b6b', lastValueVisible: false, priceLineVisible: false }, 1);
     this.chart.panes()[1]?.setStretchFactor(0.25);
     this.markers = createSeriesMarkers(this.candles, []);
+    this.orderLines = new OrderLines(this.candles);
     this.chart.subscribeCrosshairMove((param) => this.showLegend(param.time as number | undefined));
     this.chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
       if (range && range.from < 10) void this.loadOlder();
@@ -165,6 +170,7 @@ export class ChartView {
     this.chart.timeScale().scrollToPosition(RIGHT_OFFSET, false); // the newest candles in view, at once
     this.showLegend(undefined);
     this.setPositions(this.store.state.open, this.store.state.closed);
+    this.setOrders(this.store.state.orders);
     const q = this.store.quote(asset);
     if (q) this.onQuote(q.bid, q.ask);
   }
@@ -177,7 +183,8 @@ export class ChartView {
 
   /** What a screen reader (and the browser test) learns about the chart. */
   private describe(): void {
-    const lines = this.lineNames.length ? `; lines: ${this.lineNames.join(', ')}` : '';
+    const names = [...this.lineNames, ...this.orderLines.names];
+    const lines = names.length ? `; lines: ${names.join(', ')}` : '';
     const count = `${this.data.length} candle${this.data.length === 1 ? '' : 's'}`;
     this.canvasBox.setAttribute('aria-label', `Candlestick chart of ${this.asset} (${this.interval}), ${count}${lines}`);
   }
@@ -300,13 +307,20 @@ export class ChartView {
       markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: p.side === 'buy' ? UP : DOWN, text: `#${p.id} ${p.side}` });
     }
     for (const p of closed.filter((c) => c.asset === this.asset)) {
-      markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: '#787b86', text: `#${p.id}` });
-      markers.push({ time: this.bucket(p.closedAt), position: 'aboveBar', shape: 'circle', color: '#b2b5be', text: `#${p.id} ${REASONS[p.closeReason] ?? p.closeReason}` });
+      // A partial close's position has its open marker already (open, or its final close).
+      if (!p.partial) markers.push({ time: this.bucket(p.openedAt), position: p.side === 'buy' ? 'belowBar' : 'aboveBar', shape: p.side === 'buy' ? 'arrowUp' : 'arrowDown', color: '#787b86', text: `#${p.id}` });
+      markers.push({ time: this.bucket(p.closedAt), position: 'aboveBar', shape: 'circle', color: '#b2b5be', text: `#${p.id} ${REASONS[p.closeReason] ?? p.closeReason}${p.partial ? ' (part)' : ''}` });
     }
     markers.sort((a, b) => (a.time as number) - (b.time as number));
     this.lineNames = described;
     this.describe();
     this.markers.setMarkers(markers);
+  }
+
+  /** Lines of the trader's pending orders on the shown asset. */
+  setOrders(orders: PendingOrder[]): void {
+    this.orderLines.set(orders, this.asset, this.decimals());
+    this.describe();
   }
 
   private addHandle(p: OpenPosition, kind: LevelKind, line: IPriceLine, price: string): void {

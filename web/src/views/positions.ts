@@ -1,12 +1,15 @@
 /**
- * The Open / Closed tabs: open positions with live PnL, SL/TP editing and a close button;
- * closed positions with their close reason, newest first, a page at a time.
+ * The Open / Pending / Closed tabs: open positions with live PnL, SL/TP and trailing-distance
+ * editing, a close button and a partial close; pending orders (pending.ts); closed positions
+ * with their close reason, newest first, a page at a time.
  */
 import { type Api, ApiError, type OpenPosition, newIdempotencyKey } from '../api/client';
 import { byId, fill, h } from '../dom';
 import { formatDecimal, formatSigned, levelError, sign } from '../money';
 import type { Store } from '../store';
 import { livePnl } from './account';
+import { PendingList } from './pending';
+import { partialCloseForm, trailingField, trailingOf } from './position-forms';
 import { toast } from './toast';
 
 export const REASONS: Record<string, string> = {
@@ -14,9 +17,12 @@ export const REASONS: Record<string, string> = {
   stop_loss: 'Stop-loss',
   take_profit: 'Take-profit',
   liquidation: 'Liquidation',
+  trailing_stop: 'Trailing stop',
 };
 
-type Tab = 'open' | 'closed';
+type Tab = 'open' | 'pending' | 'closed';
+const OPEN_COLUMNS = ['#', 'Symbol', 'Side', 'Quantity', 'Open', 'Current', 'SL', 'TP', 'Trail', 'Liq.', 'PnL', ''];
+const TABS: Tab[] = ['open', 'pending', 'closed'];
 
 function cell(label: string, value: Node | string, cls = ''): HTMLTableCellElement {
   return h('td', { 'data-label': label, class: cls }, value);
@@ -32,6 +38,7 @@ export class Positions {
   private editing: number | null = null;
   private readonly body = h('div', { class: 'positions-body', id: 'positions-body', role: 'tabpanel' });
   private readonly tabs: Record<Tab, HTMLButtonElement>;
+  private readonly pending: PendingList;
 
   constructor(
     private readonly store: Store,
@@ -40,14 +47,16 @@ export class Positions {
   ) {
     const tab = (t: Tab, label: string) =>
       h('button', { type: 'button', role: 'tab', id: `tab-${t}`, 'aria-controls': 'positions-body', onclick: () => this.show(t) }, label);
-    this.tabs = { open: tab('open', 'Open'), closed: tab('closed', 'Closed') };
-    fill(byId('positions'), h('div', { role: 'tablist', 'aria-label': 'Positions', class: 'tabs' }, this.tabs.open, this.tabs.closed), this.body);
+    this.tabs = { open: tab('open', 'Open'), pending: tab('pending', 'Pending'), closed: tab('closed', 'Closed') };
+    this.pending = new PendingList(store, api, this.body, () => actions.refresh());
+    fill(byId('positions'), h('div', { role: 'tablist', 'aria-label': 'Positions', class: 'tabs' }, TABS.map((t) => this.tabs[t])), this.body);
     this.show('open');
   }
 
   private show(t: Tab): void {
     this.tab = t;
-    for (const k of ['open', 'closed'] as Tab[]) {
+    this.pending.editing = null;
+    for (const k of TABS) {
       this.tabs[k].setAttribute('aria-selected', String(k === t));
       this.tabs[k].tabIndex = k === t ? 0 : -1;
     }
@@ -59,7 +68,10 @@ export class Positions {
   render(): void {
     const count = this.store.state.open.length;
     this.tabs.open.textContent = count ? `Open (${count})` : 'Open';
-    if (this.tab === 'open') {
+    const orders = this.store.state.orders.length;
+    this.tabs.pending.textContent = orders ? `Pending (${orders})` : 'Pending';
+    if (this.tab === 'pending') this.pending.render();
+    else if (this.tab === 'open') {
       if (this.editing !== null && this.store.state.open.some((p) => p.id === this.editing)) {
         this.updatePnl();
         return;
@@ -73,6 +85,7 @@ export class Positions {
 
   /** Only the PnL cells, on every quote. */
   updatePnl(): void {
+    if (this.tab === 'pending') this.pending.updateMarket();
     if (this.tab !== 'open') return;
     const live = livePnl(this.store);
     for (const [id, value] of live) {
@@ -115,14 +128,16 @@ export class Positions {
         h('td', { 'data-label': 'Current', 'data-current': String(p.id), class: 'num' }, price(current)),
         cell('SL', price(p.stopLoss), 'num'),
         cell('TP', price(p.takeProfit), 'num'),
+        cell('Trail', price(trailingOf(p)), 'num'),
         cell('Liq.', price(p.liquidationPrice), 'num'),
         h('td', { 'data-label': 'PnL', 'data-pnl': String(p.id), class: pnlClass(value) }, formatSigned(value)),
         cell('', h('span', { class: 'row-actions' },
           h('button', { type: 'button', class: 'secondary small', 'aria-label': `Modify SL/TP of position ${p.id}`, onclick: () => this.edit(p) }, 'SL/TP'),
+          h('button', { type: 'button', class: 'secondary small', 'aria-label': `Close part of position ${p.id}`, onclick: () => this.closePart(p) }, 'Part'),
           h('button', { type: 'button', class: 'danger small', 'aria-label': `Close position ${p.id}`, onclick: (e: Event) => void this.close(p, e.currentTarget as HTMLButtonElement) }, 'Close'))),
       );
     });
-    fill(this.body, this.table(['#', 'Symbol', 'Side', 'Quantity', 'Open', 'Current', 'SL', 'TP', 'Liq.', 'PnL', ''], rows));
+    fill(this.body, this.table(OPEN_COLUMNS, rows));
   }
 
   private table(headers: string[], rows: HTMLTableRowElement[]): HTMLTableElement {
@@ -149,6 +164,7 @@ export class Positions {
     this.renderOpen();
     const sl = h('input', { id: `edit-sl-${p.id}`, inputmode: 'decimal', value: p.stopLoss ?? '', placeholder: 'none' });
     const tp = h('input', { id: `edit-tp-${p.id}`, inputmode: 'decimal', value: p.takeProfit ?? '', placeholder: 'none' });
+    const trail = trailingField(this.store, p, this.decimals(p.asset));
     const error = h('p', { class: 'form-error', role: 'alert' });
     const cancel = () => {
       this.editing = null;
@@ -157,25 +173,52 @@ export class Positions {
     const form = h('form', { class: 'edit-levels', 'aria-label': `Modify position ${p.id}` },
       h('label', { for: sl.id }, 'Stop-loss'), sl,
       h('label', { for: tp.id }, 'Take-profit'), tp,
+      trail.elements,
       h('button', { type: 'submit', class: 'primary small' }, 'Save'),
       h('button', { type: 'button', class: 'secondary small', onclick: cancel }, 'Cancel'),
       error);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      void this.saveLevels(p, sl.value.trim() || null, tp.value.trim() || null).then((problem) => {
+      const trailProblem = trail.error();
+      if (trailProblem) {
+        error.textContent = trailProblem;
+        return;
+      }
+      void this.saveLevels(p, sl.value.trim() || null, tp.value.trim() || null, trail.input.value.trim() || null).then((problem) => {
         if (problem) error.textContent = problem;
         else cancel();
       });
     });
-    const row = h('tr', { class: 'edit-row' }, h('td', { colspan: 11 }, form));
-    const rows = this.body.querySelectorAll('tbody tr');
-    const index = this.store.state.open.findIndex((o) => o.id === p.id);
-    rows[index]?.after(row);
+    this.insertForm(p, form);
     sl.focus();
   }
 
+  /** Puts an inline form under the position's row. */
+  private insertForm(p: OpenPosition, form: HTMLFormElement): void {
+    const row = h('tr', { class: 'edit-row' }, h('td', { colspan: OPEN_COLUMNS.length }, form));
+    const rows = this.body.querySelectorAll('tbody tr');
+    const index = this.store.state.open.findIndex((o) => o.id === p.id);
+    rows[index]?.after(row);
+  }
+
+  /** The inline partial-close form. */
+  private closePart(p: OpenPosition): void {
+    const asset = this.store.asset(p.asset);
+    if (!asset) return;
+    this.editing = p.id;
+    this.renderOpen();
+    const done = () => {
+      this.editing = null;
+      this.renderOpen();
+      this.actions.refresh();
+    };
+    const form = partialCloseForm(this.api, p, asset, done);
+    this.insertForm(p, form);
+    form.querySelector('input')?.focus();
+  }
+
   /** Checks the levels like the engine, then sends them; the refusal text, or null when done. */
-  async saveLevels(p: OpenPosition, stopLoss: string | null, takeProfit: string | null): Promise<string | null> {
+  async saveLevels(p: OpenPosition, stopLoss: string | null, takeProfit: string | null, trailing = trailingOf(p)): Promise<string | null> {
     const q = this.store.quote(p.asset);
     const d = this.decimals(p.asset);
     if (q) {
@@ -185,8 +228,9 @@ export class Positions {
       }
     }
     try {
-      await this.api.modify(p.id, stopLoss, takeProfit, newIdempotencyKey());
-      toast(`Position #${p.id}: stop-loss ${stopLoss ?? 'none'}, take-profit ${takeProfit ?? 'none'}`, 'success');
+      await this.api.modify(p.id, stopLoss, takeProfit, newIdempotencyKey(), trailing);
+      const trail = trailing === null ? '' : `, trailing ${trailing}`;
+      toast(`Position #${p.id}: stop-loss ${stopLoss ?? 'none'}, take-profit ${takeProfit ?? 'none'}${trail}`, 'success');
       this.actions.refresh();
       return null;
     } catch (e) {
@@ -210,7 +254,7 @@ export class Positions {
         cell('Open', formatDecimal(p.openPrice, d), 'num'),
         cell('Close', formatDecimal(p.closePrice, d), 'num'),
         h('td', { 'data-label': 'PnL', class: pnlClass(p.realizedPnl) }, formatSigned(p.realizedPnl)),
-        cell('Reason', REASONS[p.closeReason] ?? p.closeReason),
+        cell('Reason', `${REASONS[p.closeReason] ?? p.closeReason}${p.partial ? ' (part)' : ''}`),
         cell('Closed', new Date(p.closedAt).toLocaleString()),
       );
     });
