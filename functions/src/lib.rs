@@ -20,6 +20,7 @@ pub mod history;
 pub mod input;
 pub mod lambda;
 pub mod market;
+pub mod observe;
 pub mod openapi;
 pub mod persist;
 pub mod secrets;
