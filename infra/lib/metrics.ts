@@ -19,6 +19,8 @@ export const CW_AGENT_IMAGE = 'public.ecr.aws/cloudwatch-agent/cloudwatch-agent:
 export const ENGINE_LAG_THRESHOLD = 1000;
 
 export const metricsNamespace = (stage: string) => `Exness/${stage}`;
+/** A literal name (not the group's token), so the agent's JSON config stays one string. */
+const metricsLogGroupName = (stage: string) => `/exness/${stage}/metrics`;
 
 /** The metrics sent to CloudWatch; the rest stay on the Prometheus endpoint. */
 export const EXPORTED_METRICS = [
@@ -31,7 +33,7 @@ export const EXPORTED_METRICS = [
 /** The log group the agents write EMF events to (one per stack). */
 export function metricsLogGroup(scope: Construct, config: Config): logs.LogGroup {
   return new logs.LogGroup(scope, 'MetricsLogs', {
-    logGroupName: `/exness/${config.stage}/metrics`,
+    logGroupName: metricsLogGroupName(config.stage),
     retention: config.logRetentionDays as logs.RetentionDays,
     removalPolicy: RemovalPolicy.DESTROY,
   });
@@ -49,7 +51,7 @@ export function addMetricsSidecar(task: ecs.FargateTaskDefinition, service: stri
     logs: {
       metrics_collected: {
         prometheus: {
-          log_group_name: group.logGroupName,
+          log_group_name: metricsLogGroupName(config.stage),
           prometheus_config_path: 'env:PROMETHEUS_CONFIG_CONTENT',
           emf_processor: {
             metric_namespace: metricsNamespace(config.stage),
