@@ -282,7 +282,11 @@ async fn nats_or_postgres_unreachable_is_503() {
     let (status, body) = call(&app, Method::GET, "/readyz", None, &[], None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(
-        (&body["status"], &body["checks"][1]["name"], &body["checks"][1]["ok"]),
+        (
+            &body["status"],
+            &body["checks"][1]["name"],
+            &body["checks"][1]["ok"]
+        ),
         (&json!("not_ready"), &json!("postgres"), &json!(false)),
         "{body}"
     );

@@ -225,18 +225,6 @@ struct Persist {
     metrics: WorkerMetrics,
 }
 
-/// The line that follows a request into history: the request id the engine put on the event.
-fn log_written(msg: &jetstream::Message, key: EventKey, event: &Event) {
-    if let Some(request_id) = bus::request_id::of_headers(msg.headers.as_ref()) {
-        tracing::info!(
-            request_id,
-            seq = key.seq,
-            kind = event.kind(),
-            "persist: event written"
-        );
-    }
-}
-
 type Decoded = (jetstream::Message, EventKey, Event);
 
 impl Persist {
@@ -257,7 +245,7 @@ impl Persist {
             Ok(()) => {
                 self.metrics.written(events.len());
                 for (msg, key, event) in &events {
-                    log_written(msg, *key, event);
+                    write::log_written(msg, *key, event);
                     acknowledge(msg, AckKind::Ack).await;
                 }
                 return;
@@ -271,7 +259,7 @@ impl Persist {
             match until_reachable(&[msg], || write_event(&self.db, *key, event)).await {
                 Ok(()) => {
                     self.metrics.written(1);
-                    log_written(msg, *key, event);
+                    write::log_written(msg, *key, event);
                     acknowledge(msg, AckKind::Ack).await;
                 }
                 Err(e) => self.failed(msg, &e).await,
