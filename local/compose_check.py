@@ -11,9 +11,13 @@
   named volumes are declared;
 - the environment of each platform service matches what its binary reads: no variable the
   code does not read (grep of the Rust sources), none of the settings it needs missing;
-- .env.example lists exactly the variables compose interpolates, with the secrets empty.
+- .env.example lists exactly the variables compose interpolates, with the secrets empty;
+- every long-lived platform service serves metrics (METRICS_ADDR, or the functions' HTTP port),
+  and local/observability/prometheus.yml scrapes exactly those (service:port); the Prometheus
+  and Grafana services mount the files that exist, and the dashboard is valid JSON.
 Exit status 1 and one line per problem when anything is off.
 """
+import json
 import pathlib
 import re
 import sys
@@ -50,6 +54,11 @@ NEEDED = {
 NOT_SERVERS = {"migrate", "engine", "persist", "candle_ingest", "alerts"}
 # The address setting whose port each server listens on.
 LISTEN = {"exness-local": "HTTP_ADDR", "ws-hub": "WS_ADDR", "price-feed": "FEED_HEALTH_ADDR"}
+# Long-lived binaries: each must serve /metrics. The runner serves it on its HTTP port, the
+# others on METRICS_ADDR (bus::process).
+METRICS_ON_HTTP = {"exness-local": "HTTP_ADDR"}
+LONG_LIVED = {"engine", "persist", "candle_ingest", "price-feed", "ws-hub", "exness-local"}
+PROMETHEUS = LOCAL / "observability" / "prometheus.yml"
 # Variables read by the libraries the binaries use (not by our sources).
 LIBRARY_VARS = {"RUST_LOG"}
 
@@ -222,6 +231,61 @@ def check_env_example(raw):
             problem(f".env.example gives the required secret {var} a value")
 
 
+def metrics_targets(services):
+    """service:port of every platform service serving /metrics; a problem for those that don't."""
+    targets = {}
+    for name, svc in services.items():
+        if svc.get("image") != APP_IMAGE:
+            continue
+        command = (svc.get("command") or [None])[0]
+        env = svc.get("environment") or {}
+        addr = env.get("METRICS_ADDR") or env.get(METRICS_ON_HTTP.get(command, ""), "")
+        if not addr:
+            if command in LONG_LIVED:
+                problem(f"{name}: serves no metrics (set METRICS_ADDR)")
+            continue
+        host, _, port = str(addr).rpartition(":")
+        if host != "0.0.0.0":
+            problem(f"{name}: metrics on {addr}, which Prometheus cannot reach (use 0.0.0.0)")
+        targets[name] = f"{name}:{port}"
+    return targets
+
+
+def check_scraped(services):
+    expected = metrics_targets(services)
+    if not PROMETHEUS.is_file():
+        problem(f"{PROMETHEUS} does not exist")
+        return
+    config = yaml.safe_load(PROMETHEUS.read_text()) or {}
+    scraped = set()
+    for job in config.get("scrape_configs") or []:
+        if job.get("metrics_path", "/metrics") != "/metrics":
+            problem(f"prometheus job {job.get('job_name')}: scrapes {job['metrics_path']}, not /metrics")
+        for static in job.get("static_configs") or []:
+            scraped.update(static.get("targets") or [])
+    for name, target in sorted(expected.items()):
+        if target not in scraped:
+            problem(f"{name}: serves metrics on {target}, which Prometheus does not scrape")
+    for target in sorted(scraped - set(expected.values())):
+        problem(f"Prometheus scrapes {target}, which no service serves metrics on")
+    for name in ("prometheus", "grafana"):
+        if name not in services:
+            problem(f"no {name} service")
+            continue
+        for v in services[name].get("volumes", []):
+            source = str(v).split(":")[0]
+            if source.startswith(".") and not (LOCAL / source).exists():
+                problem(f"{name}: mounts {source}, which does not exist")
+    for dashboard in (LOCAL / "observability" / "grafana" / "dashboards").glob("*.json"):
+        try:
+            panels = json.loads(dashboard.read_text()).get("panels") or []
+        except json.JSONDecodeError as e:
+            problem(f"{dashboard.name}: not JSON: {e}")
+            continue
+        if not panels:
+            problem(f"{dashboard.name}: no panels")
+
+
 def main():
     raw = (LOCAL / "compose.yaml").read_text()
     doc = yaml.safe_load(raw)
@@ -233,6 +297,7 @@ def main():
     check_operations(doc, services)
     check_environment(services, ROOT / "Dockerfile")
     check_env_example(raw)
+    check_scraped(services)
     for p in problems:
         print(f"compose check: {p}")
     print(f"compose check: {len(services)} services, {len(problems)} problems")

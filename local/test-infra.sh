@@ -35,8 +35,8 @@ echo "cfn-lint: clean"
 compose=$(ls .venv/lib/python3*/site-packages/compose/docker-compose)
 env_file=$(mktemp)
 trap 'rm -f "$env_file"' EXIT
-printf 'POSTGRES_PASSWORD=pg-%s\nREDIS_PASSWORD=r-%s\nMONGO_PASSWORD=m-%s\nJWT_SECRET=%s\n' \
-  "$RANDOM" "$RANDOM" "$RANDOM" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$env_file"
+printf 'POSTGRES_PASSWORD=pg-%s\nREDIS_PASSWORD=r-%s\nMONGO_PASSWORD=m-%s\nJWT_SECRET=%s\nGRAFANA_PASSWORD=g-%s\n' \
+  "$RANDOM" "$RANDOM" "$RANDOM" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "$RANDOM" > "$env_file"
 "$compose" -f ../local/compose.yaml --env-file "$env_file" config --quiet
 # The example settings alone must not start anything: their passwords are empty.
 if "$compose" -f ../local/compose.yaml --env-file ../local/.env.example config --quiet 2>/dev/null; then

@@ -21,6 +21,11 @@ pub mod messages;
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod prices;
+#[cfg(feature = "process")]
+pub mod process;
+pub mod readiness;
+#[cfg(feature = "nats")]
+pub mod request_id;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod settings;

@@ -1,50 +1,13 @@
-//! The engine process: settings from the environment, human logs (JSON with
-//! `LOG_FORMAT=json`), and [`engine::service::run`] until SIGTERM or Ctrl-C.
+//! The engine process: settings from the environment, logs as `LOG_FORMAT` says, the
+//! operations endpoint on `METRICS_ADDR` (metrics; `/readyz`: writer lease held and serving),
+//! and [`engine::service::run_with_status`] until SIGTERM or Ctrl-C.
 
-use engine::service::{Settings, run};
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Completes on SIGTERM or Ctrl-C. The handlers are installed at once (not when first
-/// polled), so a SIGTERM during start-up also ends the process cleanly.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        tracing::info!("shutting down");
-    }
-}
+use engine::service::{EngineStatus, Settings, run_with_status};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    init_tracing();
-    let shutdown = shutdown_signal();
+    bus::process::init_tracing();
+    let shutdown = bus::process::shutdown_signal();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -52,7 +15,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match run(settings, shutdown).await {
+    let status = EngineStatus::default();
+    let probe = status.clone();
+    let ready = bus::process::ready_fn(move || std::future::ready(probe.readiness()));
+    if let Err(e) = bus::process::start_ops(ready).await {
+        tracing::error!("{e}");
+        return std::process::ExitCode::from(2);
+    }
+    match run_with_status(settings, status, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("engine stopped: {e}");

@@ -85,10 +85,10 @@ pub fn command_id(user: UserId, headers: &HeaderMap) -> Result<CommandId, ApiErr
     CommandId::new(format!("idem-{hex}")).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// The layers every function's router gets: the body size limit and JSON answers for unknown
-/// routes and methods.
+/// The layers every function's router gets: the body size limit, JSON answers for unknown
+/// routes and methods, and the request id, trace and metrics layers ([`crate::observe`]).
 pub fn finish(router: Router, state: &AppState) -> Router {
-    router
+    let router = router
         .fallback(|| async {
             ApiError::NotFound {
                 code: "not_found",
@@ -96,7 +96,8 @@ pub fn finish(router: Router, state: &AppState) -> Router {
             }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(state.body_limit()))
+        .layer(DefaultBodyLimit::max(state.body_limit()));
+    crate::observe::layers(router)
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
-//! `GET /healthz` (the process is up), `GET /readyz` (NATS and PostgreSQL answer) and the
+//! `GET /healthz` (the process is up), `GET /readyz` (NATS and PostgreSQL answer; JSON of
+//! `bus::readiness`, the same shape as every process's) and the
 //! OpenAPI document at `GET /api/v1/openapi.json`. Served by the local runner and by every
 //! Lambda (so each deployed function can be probed the same way).
 
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Json, Router};
+use bus::readiness::{Check, Readiness};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -13,7 +16,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::body::finish;
-use crate::error::ApiError;
 use crate::state::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,16 +24,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Alive {
     #[schema(value_type = String, pattern = "^ok$")]
     status: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct Ready {
-    #[schema(value_type = String, pattern = "^ready$")]
-    status: &'static str,
-    #[schema(value_type = String, pattern = "^ok$")]
-    nats: &'static str,
-    #[schema(value_type = String, pattern = "^ok$")]
-    postgres: &'static str,
 }
 
 /// The routes with their OpenAPI operations.
@@ -74,18 +66,20 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document().clone())
 }
 
-/// Readiness: NATS and PostgreSQL answer.
+/// Readiness: NATS and PostgreSQL answer (and, in the local runner, the engine holds the
+/// writer lease and serves, the feed has fresh quotes, the hub consumes `EVENTS`). The same
+/// shape as every process's `/readyz` (`bus::readiness`); 503 with it when a check fails.
 #[utoipa::path(
     get,
     path = "/readyz",
     operation_id = "readyz",
     tag = "probes",
     responses(
-        (status = 200, description = "Ready", body = Ready),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "Ready: every check is ok", body = Readiness),
+        (status = 503, description = "Not ready: at least one check failed", body = Readiness),
     )
 )]
-async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let nats = async {
         if !state.nats_connected() {
             return Err("not connected".to_string());
@@ -104,20 +98,17 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
         tokio::time::timeout(PROBE_TIMEOUT, postgres)
     );
     let verdict = |r: Result<Result<(), String>, _>| match r {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e),
+        Ok(result) => result,
         Err(_) => Err("timed out".to_string()),
     };
-    match (verdict(nats), verdict(postgres)) {
-        (Ok(()), Ok(())) => Ok(Json(Ready {
-            status: "ready",
-            nats: "ok",
-            postgres: "ok",
-        })),
-        (n, p) => Err(ApiError::Unavailable(format!(
-            "nats: {}, postgres: {}",
-            n.err().unwrap_or_else(|| "ok".into()),
-            p.err().unwrap_or_else(|| "ok".into())
-        ))),
+    let mut readiness = Readiness::of(vec![
+        Check::from_result("nats", verdict(nats)),
+        Check::from_result("postgres", verdict(postgres)),
+    ]);
+    if let Some(more) = state.more_readiness() {
+        readiness = readiness.and(more().await);
     }
+    let status =
+        StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, Json(readiness))
 }

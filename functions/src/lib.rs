@@ -23,6 +23,7 @@ pub mod history;
 pub mod input;
 pub mod lambda;
 pub mod market;
+pub mod observe;
 pub mod openapi;
 pub mod order_history;
 pub mod orders;

@@ -28,6 +28,8 @@ struct Inner {
     assets: AssetTable,
     body_limit: usize,
     quotes: crate::market::LatestQuotes,
+    /// More `/readyz` checks of a process that runs other parts too (the local runner).
+    more_readiness: std::sync::OnceLock<bus::process::ReadyFn>,
 }
 
 /// Why the state could not be built (only at start-up; requests never see this).
@@ -74,6 +76,7 @@ impl AppState {
                     &settings.redis_url,
                     &settings.redis_prefix,
                 ),
+                more_readiness: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -120,6 +123,17 @@ impl AppState {
     }
 
     /// Whether the NATS connection is up right now (a timeout while it is down is a 503).
+    /// Adds the checks of the process's other parts (engine, feed, hub) to `/readyz`; once.
+    pub fn add_readiness(&self, more: bus::process::ReadyFn) {
+        if self.inner.more_readiness.set(more).is_err() {
+            tracing::warn!("readiness checks were added already; keeping the first");
+        }
+    }
+
+    pub fn more_readiness(&self) -> Option<&bus::process::ReadyFn> {
+        self.inner.more_readiness.get()
+    }
+
     pub fn nats_connected(&self) -> bool {
         self.inner.nats.connection_state() == async_nats::connection::State::Connected
     }

@@ -154,7 +154,8 @@ async fn health_and_readiness() {
     );
     let (status, body) = p.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["postgres"], "ok");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"][1], json!({ "name": "postgres", "ok": true }));
 }
 
 #[tokio::test]
@@ -280,4 +281,13 @@ async fn nats_or_postgres_unreachable_is_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, body) = call(&app, Method::GET, "/readyz", None, &[], None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        (
+            &body["status"],
+            &body["checks"][1]["name"],
+            &body["checks"][1]["ok"]
+        ),
+        (&json!("not_ready"), &json!("postgres"), &json!(false)),
+        "{body}"
+    );
 }

@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { Config } from './config.js';
+import { METRICS_PORT, addMetricsSidecar, metricsLogGroup } from './metrics.js';
 
 export interface ServicesProps {
   config: Config;
@@ -36,6 +37,8 @@ interface ServiceSpec {
   /** A container health check command (the image has curl), if the process serves one. */
   health?: string;
   port?: number;
+  /** Serves /metrics on METRICS_PORT, scraped by a CloudWatch agent sidecar (metrics.ts). */
+  metrics?: boolean;
 }
 
 /** Files that are no part of the image's build context (kept out of the asset hash too). */
@@ -89,8 +92,10 @@ export class Services extends Construct {
         health: 'curl -fsS http://127.0.0.1:7071/healthz || exit 1',
       },
     };
+    const metricsGroup = metricsLogGroup(this, config);
     for (const [name, spec] of Object.entries(specs)) {
-      this.services[name] = this.service(name, spec, image, props);
+      const observed = { ...spec, environment: { ...spec.environment, METRICS_ADDR: `0.0.0.0:${METRICS_PORT}` }, metrics: true };
+      this.services[name] = this.service(name, observed, image, props, metricsGroup);
     }
     this.migrateTask = this.task('migrate', { command: ['migrate'], environment: common, secrets: { PGPASSWORD: pgPassword }, reaches: { db: true } }, image, props);
 
@@ -136,7 +141,7 @@ export class Services extends Construct {
     }
   }
 
-  private task(name: string, spec: ServiceSpec, image: ecs.ContainerImage, props: ServicesProps): ecs.FargateTaskDefinition {
+  private task(name: string, spec: ServiceSpec, image: ecs.ContainerImage, props: ServicesProps, metricsGroup?: logs.LogGroup): ecs.FargateTaskDefinition {
     const { config } = props;
     const task = new ecs.FargateTaskDefinition(this, `${name}Task`, {
       cpu: config.serviceCpu,
@@ -159,10 +164,11 @@ export class Services extends Construct {
         ? { command: ['CMD-SHELL', spec.health], interval: Duration.seconds(15), timeout: Duration.seconds(5), retries: 3, startPeriod: Duration.seconds(30) }
         : undefined,
     });
+    if (spec.metrics && metricsGroup) addMetricsSidecar(task, name, config, metricsGroup);
     return task;
   }
 
-  private service(name: string, spec: ServiceSpec, image: ecs.ContainerImage, props: ServicesProps): ecs.FargateService {
+  private service(name: string, spec: ServiceSpec, image: ecs.ContainerImage, props: ServicesProps, metricsGroup: logs.LogGroup): ecs.FargateService {
     const sg = new ec2.SecurityGroup(this, `${name}Sg`, { vpc: props.vpc, description: `exness ${name}`, allowAllOutbound: false });
     // HTTPS out: ECR, Secrets Manager, CloudWatch Logs (and Binance for the price feed).
     sg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs, Binance');
@@ -178,7 +184,7 @@ export class Services extends Construct {
     return new ecs.FargateService(this, `${name}Service`, {
       cluster: props.cluster,
       serviceName: name,
-      taskDefinition: this.task(name, spec, image, props),
+      taskDefinition: this.task(name, spec, image, props, metricsGroup),
       desiredCount: replicas,
       // Singletons (one engine writer per service, one consumer) are replaced, not doubled.
       minHealthyPercent: replicas > 1 ? 50 : 0,

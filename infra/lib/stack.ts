@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { Config } from './config.js';
 import { Data } from './data.js';
 import { Functions } from './functions.js';
+import { metricAlarms } from './metrics.js';
 import { Services } from './services.js';
 import { StaticSite } from './sites.js';
 
@@ -110,7 +111,8 @@ export class PlatformStack extends Stack {
   }
 
   /** Alarms on every health signal: hub targets, each service's running tasks, NATS nodes,
-   *  API 5xx and function errors, the database's CPU and storage. */
+   *  engine lag and feed staleness (metrics.ts), API 5xx and function errors, the database's
+   *  CPU and storage. */
   private alarms(config: Config): void {
     const topic = new sns.Topic(this, 'Alarms', { displayName: `exness ${config.stage} alarms`, enforceSSL: true });
     if (config.alarmEmail) topic.addSubscription(new subs.EmailSubscription(config.alarmEmail));
@@ -132,6 +134,7 @@ export class PlatformStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }));
     }
+    metricAlarms(this, config, ['engine-a', 'engine-b'], notify);
     notify(this.functions.api.metricServerError({ period: five }).createAlarm(this, 'Api5xx', {
       threshold: 5, evaluationPeriods: 3, alarmDescription: 'the HTTP API answers 5xx',
     }));

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readConfig } from '../lib/config.js';
 import { FUNCTIONS } from '../lib/functions.js';
+import { CW_AGENT_IMAGE, ENGINE_LAG_THRESHOLD, EXPORTED_METRICS, METRICS_PORT } from '../lib/metrics.js';
 import { PlatformStack } from '../lib/stack.js';
 
 const infraDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -251,5 +252,46 @@ describe('services and the NATS cluster', () => {
     const engines = Object.values(withMongo).filter((r: any) => r.Type === 'AWS::ECS::TaskDefinition')
       .flatMap((r: any) => r.Properties.ContainerDefinitions).filter((c: any) => c.Command?.[0] === 'engine');
     for (const c of engines) assert.ok(c.Secrets.some((s: any) => s.Name === 'MONGODB_URL'));
+  });
+});
+
+describe('metrics in CloudWatch', () => {
+  const tasks = ofType('AWS::ECS::TaskDefinition').map(([id, td]) => [id, td.Properties.ContainerDefinitions] as [string, any[]]);
+  const longLived = ['engine', 'persist', 'candle_ingest', 'price-feed', 'ws-hub'];
+  it('every long-lived binary serves /metrics and a CloudWatch agent sidecar scrapes it', () => {
+    const observed = tasks.filter(([, cs]) => cs.some((c: any) => longLived.includes(c.Command?.[0])));
+    assert.equal(observed.length, 6); // two engines
+    for (const [id, cs] of observed) {
+      const app = cs.find((c: any) => longLived.includes(c.Command?.[0]));
+      assert.ok(app.Environment.some((e: any) => e.Name === 'METRICS_ADDR' && e.Value === `0.0.0.0:${METRICS_PORT}`), id);
+      const agent = cs.find((c: any) => c.Image === CW_AGENT_IMAGE);
+      assert.ok(agent, `${id}: no CloudWatch agent`);
+      assert.equal(agent.Essential, false, `${id}: a metrics outage must not stop the service`);
+      const env = Object.fromEntries(agent.Environment.map((e: any) => [e.Name, e.Value]));
+      assert.match(env.PROMETHEUS_CONFIG_CONTENT, new RegExp(`localhost:${METRICS_PORT}`));
+      const config = JSON.parse(env.CW_CONFIG_CONTENT);
+      const emf = config.logs.metrics_collected.prometheus.emf_processor;
+      assert.equal(emf.metric_namespace, 'Exness/dev');
+      assert.deepEqual(emf.metric_declaration[0].metric_selectors, EXPORTED_METRICS.map((m) => `^${m}$`));
+    }
+    const migrate = tasks.find(([, cs]) => cs.some((c: any) => c.Command?.[0] === 'migrate'))!;
+    assert.ok(!migrate[1].some((c: any) => c.Image === CW_AGENT_IMAGE), 'the one-shot migrate job is not scraped');
+  });
+  it('every metric an alarm or the dashboard needs is exported', () => {
+    for (const m of ['engine_lag_inputs', 'feed_stale', 'hub_connections', 'persist_lag']) assert.ok(EXPORTED_METRICS.includes(m), m);
+  });
+  it('alarms on engine lag (each engine), feed staleness and API 5xx', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const lag = alarms.filter((a) => a.MetricName === 'engine_lag_inputs');
+    assert.deepEqual(lag.map((a) => a.Dimensions[0].Value).sort(), ['engine-a', 'engine-b']);
+    for (const a of lag) {
+      assert.equal(a.Namespace, 'Exness/dev');
+      assert.equal(a.Threshold, ENGINE_LAG_THRESHOLD);
+      assert.equal(a.ComparisonOperator, 'GreaterThanThreshold');
+    }
+    const stale = alarms.find((a) => a.MetricName === 'feed_stale');
+    assert.ok(stale);
+    assert.deepEqual([stale.Namespace, stale.Dimensions[0].Value, stale.Threshold], ['Exness/dev', 'price-feed', 1]);
+    assert.ok(alarms.some((a) => a.MetricName === '5xx' && a.Namespace === 'AWS/ApiGateway'));
   });
 });

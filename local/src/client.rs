@@ -51,6 +51,19 @@ impl Connection {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), ClientError> {
+        let (status, _, body) = self.exchange(method, path, token, headers, body).await?;
+        Ok((status, body))
+    }
+
+    /// [`Self::send`], also returning the response's headers (e.g. its `x-request-id`).
+    pub async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, hyper::HeaderMap, Value), ClientError> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -74,8 +87,10 @@ impl Connection {
             .send_request(req.body(Full::new(bytes))?)
             .await?;
         let status = res.status();
+        let headers = res.headers().clone();
         let body = res.into_body().collect().await?.to_bytes();
-        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Ok((status, headers, body))
     }
 
     pub async fn get(

@@ -1,6 +1,8 @@
 //! The local runner: the whole platform in one process. It applies the migrations, runs the
 //! engine service, the event functions (`persist`) and every HTTP function merged on one
 //! server (port 8000 by default), and stops all of them cleanly on one shutdown signal.
+//! The same port serves `GET /metrics` (every part's metrics, Prometheus text) and `/readyz`
+//! (the functions' checks plus the engine's, the feed's and the hub's).
 
 pub mod client;
 pub mod market;
@@ -13,6 +15,7 @@ use std::net::SocketAddr;
 use axum::serve::ListenerExt;
 use bus::Names;
 use bus::nats::{StreamSettings, ensure_streams};
+use bus::readiness::Readiness;
 use bus::settings::Env;
 use functions::AppState;
 use tokio::sync::watch;
@@ -114,6 +117,9 @@ impl Running {
     }
 }
 
+/// A part's synchronous readiness (engine status, feed health, hub stats).
+pub type PartReadiness = Box<dyn Fn() -> Readiness + Send + Sync>;
+
 /// Resolves once the shutdown signal has been given.
 async fn stopped(mut rx: watch::Receiver<bool>) {
     // An error means the sender is gone, which is a shutdown too.
@@ -130,6 +136,8 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, RunError> {
     let f = &settings.functions;
+    bus::process::install_metrics();
+    let mut parts: Vec<PartReadiness> = Vec::new();
     let db = functions::state::pool_options(f)
         .connect(&f.database_url)
         .await?;
@@ -153,8 +161,11 @@ pub async fn start(
     let mut tasks: JoinSet<(&'static str, Result<(), RunError>)> = JoinSet::new();
     if let Some(engine_settings) = settings.engine {
         let rx = stop_rx.clone();
+        let status = engine::service::EngineStatus::default();
+        let probe = status.clone();
+        parts.push(Box::new(move || probe.readiness()));
         tasks.spawn(async move {
-            let r = engine::service::run(engine_settings, stopped(rx)).await;
+            let r = engine::service::run_with_status(engine_settings, status, stopped(rx)).await;
             ("engine", r.map_err(RunError::from))
         });
     }
@@ -181,11 +192,23 @@ pub async fn start(
         Some(m) => {
             let names = Names::new(f.bus_prefix.clone());
             let (nats, db) = (state.nats().clone(), state.db().clone());
-            market::start(&mut tasks, m, nats, names, db, &stop_rx).await?
+            market::start(&mut tasks, m, nats, names, db, &stop_rx, &mut parts).await?
         }
         None => None,
     };
-    let mut app = functions::api(state);
+    if !parts.is_empty() {
+        let parts = std::sync::Arc::new(parts);
+        state.add_readiness(bus::process::ready_fn(move || {
+            let all = parts
+                .iter()
+                .fold(Readiness::of(Vec::new()), |r, p| r.and(p()));
+            std::future::ready(all)
+        }));
+    }
+    let mut app = functions::api(state).route(
+        "/metrics",
+        axum::routing::get(|| async { bus::process::render_metrics() }),
+    );
     let mut web_addrs = None;
     if let Some(w) = settings.web {
         let started = web::start(&mut tasks, w, http_addr, ws_addr, &stop_rx).await?;

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use bus::Names;
-use bus::feed::{FeedSettings, SpreadTable};
+use bus::feed::{FeedHealth, FeedSettings, SpreadTable};
 use bus::hub::{HubSettings, HubStats};
 use bus::settings::Env;
 use engine::AssetTable;
@@ -20,8 +20,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::RunError;
 use crate::supervise::restarting;
+use crate::{PartReadiness, RunError};
 
 /// Which market-data parts run, and how. `None` leaves a part out.
 #[derive(Debug, Clone)]
@@ -87,6 +87,7 @@ pub async fn start(
     names: Names,
     db: PgPool,
     stop: &watch::Receiver<bool>,
+    parts: &mut Vec<PartReadiness>,
 ) -> Result<Option<SocketAddr>, RunError> {
     if let Some(candles) = market.candles {
         let js = async_nats::jetstream::new(nats);
@@ -99,10 +100,15 @@ pub async fn start(
         }));
     }
     if let Some(feed) = market.feed {
+        // One health across restarts, so the exported counters never go back.
+        let health = FeedHealth::default();
+        health.export_metrics();
+        let probe = health.clone();
+        parts.push(Box::new(move || probe.readiness()));
         tasks.spawn(restarting("price-feed", stop.clone(), move |rx| {
-            let feed = feed.clone();
+            let (feed, health) = (feed.clone(), health.clone());
             async move {
-                let r = bus::feed::run(feed, stopped(rx)).await;
+                let r = bus::feed::run_with_health(feed, health, stopped(rx)).await;
                 r.map_err(|e| RunError::Market(e.to_string()))
             }
         }));
@@ -114,8 +120,12 @@ pub async fn start(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "WebSocket hub listening");
     let rx = stop.clone();
+    let stats = HubStats::default();
+    stats.export_metrics();
+    let probe = stats.clone();
+    parts.push(Box::new(move || probe.readiness()));
     tasks.spawn(async move {
-        let r = bus::hub::serve(listener, hub, HubStats::default(), stopped(rx)).await;
+        let r = bus::hub::serve(listener, hub, stats, stopped(rx)).await;
         ("ws-hub", r.map_err(|e| RunError::Market(e.to_string())))
     });
     Ok(Some(addr))

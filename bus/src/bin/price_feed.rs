@@ -1,16 +1,14 @@
 //! `price-feed`: the price feed as its own process (settings from the environment, see
 //! `FeedSettings::from_env`; health as JSON over HTTP on `FEED_HEALTH_ADDR`, default
-//! 127.0.0.1:7071). Stops cleanly on SIGINT/SIGTERM.
+//! 127.0.0.1:7071; metrics and `/readyz` on `METRICS_ADDR`, see `bus::process`). Stops
+//! cleanly on SIGINT/SIGTERM.
 
 use bus::feed::{self, FeedHealth, FeedSettings};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    bus::process::init_tracing();
+    let shutdown = bus::process::shutdown_signal();
     let settings = match FeedSettings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -19,6 +17,13 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let health = FeedHealth::default();
+    health.export_metrics();
+    let probe = health.clone();
+    let ready = bus::process::ready_fn(move || std::future::ready(probe.readiness()));
+    if let Err(e) = bus::process::start_ops(ready).await {
+        tracing::error!("{e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let addr = settings.health_addr.clone();
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
@@ -28,32 +33,11 @@ async fn main() -> std::process::ExitCode {
         }
         Err(e) => tracing::warn!(%addr, error = %e, "no health endpoint"),
     }
-    match feed::run_with_health(settings, health, shutdown_signal()).await {
+    match feed::run_with_health(settings, health, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("price feed failed: {e}");
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

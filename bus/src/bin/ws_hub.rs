@@ -1,16 +1,14 @@
 //! `ws-hub`: the WebSocket hub as its own process (settings from the environment, see
 //! `HubSettings::from_env`; `WS_HEALTH_ADDR` adds the load balancer's liveness probe,
-//! `hub::probe`). Stops cleanly on SIGINT/SIGTERM.
+//! `hub::probe`; metrics and `/readyz` on `METRICS_ADDR`, see `bus::process`). Stops cleanly
+//! on SIGINT/SIGTERM.
 
-use bus::hub::{self, HubSettings};
+use bus::hub::{self, HubSettings, HubStats};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    bus::process::init_tracing();
+    let shutdown = bus::process::shutdown_signal();
     let settings = match HubSettings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -42,24 +40,19 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
-    match hub::run(settings, shutdown_signal()).await {
+    let stats = HubStats::default();
+    stats.export_metrics();
+    let probe = stats.clone();
+    let ready = bus::process::ready_fn(move || std::future::ready(probe.readiness()));
+    if let Err(e) = bus::process::start_ops(ready).await {
+        tracing::error!("{e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match hub::run_with_stats(settings, stats, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("WebSocket hub failed: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = ctrl_c.await;
-        return;
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! The feed is *stale* when its source has been silent longer than the stale threshold.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 
 use serde::Serialize;
 
 use super::now_ms;
+use crate::types::Asset;
 
 const SOURCE_BINANCE: u8 = 1;
 const SOURCE_SIMULATED: u8 = 2;
@@ -25,6 +26,9 @@ struct Inner {
     last_message_ms: AtomicI64,
     reconnects: AtomicU64,
     quotes_published: AtomicU64,
+    /// Per asset (`Asset::index`): quotes from the source, and quotes published to Redis.
+    received_by_asset: [AtomicU64; 3],
+    published_by_asset: [AtomicU64; 3],
     ticks_published: AtomicU64,
     trades_published: AtomicU64,
     dropped: AtomicU64,
@@ -79,8 +83,14 @@ impl FeedHealth {
     pub fn count_reconnect(&self) {
         self.0.reconnects.fetch_add(1, Relaxed);
     }
-    pub fn count_quote(&self) {
+    /// A quote arrived from the source (before spread and de-duplication).
+    pub fn count_received(&self, asset: Asset) {
+        self.0.received_by_asset[asset.index()].fetch_add(1, Relaxed);
+    }
+    /// A quote reached Redis.
+    pub fn count_quote(&self, asset: Asset) {
         self.0.quotes_published.fetch_add(1, Relaxed);
+        self.0.published_by_asset[asset.index()].fetch_add(1, Relaxed);
     }
     pub fn count_tick(&self) {
         self.0.ticks_published.fetch_add(1, Relaxed);
@@ -112,6 +122,67 @@ impl FeedHealth {
             trades_published: i.trades_published.load(Relaxed),
             dropped: i.dropped.load(Relaxed),
         }
+    }
+}
+
+impl FeedHealth {
+    /// Exports these counters as `feed_*` metrics, copied at every scrape (the feed's paths
+    /// keep counting into atomics): quotes received/published per asset, ticks, trades,
+    /// dropped, reconnects, and the `feed_stale`, `feed_connected`, `feed_simulated` flags.
+    pub fn export_metrics(&self) {
+        crate::process::install_metrics();
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        let per_asset =
+            |name: &'static str| Asset::ALL.map(|a| metrics::counter!(name, "asset" => a.symbol()));
+        let received = per_asset("feed_quotes_received_total");
+        let published = per_asset("feed_quotes_published_total");
+        let ticks = metrics::counter!("feed_ticks_published_total");
+        let trades = metrics::counter!("feed_trades_published_total");
+        let dropped = metrics::counter!("feed_dropped_total");
+        let reconnects = metrics::counter!("feed_reconnects_total");
+        let stale = metrics::gauge!("feed_stale");
+        let connected = metrics::gauge!("feed_connected");
+        let simulated = metrics::gauge!("feed_simulated");
+        let age = metrics::gauge!("feed_last_message_age_seconds");
+        crate::process::on_scrape(move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let report = FeedHealth(inner.clone()).report();
+            for i in 0..Asset::ALL.len() {
+                received[i].absolute(inner.received_by_asset[i].load(Relaxed));
+                published[i].absolute(inner.published_by_asset[i].load(Relaxed));
+            }
+            ticks.absolute(report.ticks_published);
+            trades.absolute(report.trades_published);
+            dropped.absolute(report.dropped);
+            reconnects.absolute(report.reconnects);
+            let flag = |on: bool| if on { 1.0 } else { 0.0 };
+            stale.set(flag(report.stale));
+            connected.set(flag(report.connected));
+            simulated.set(flag(report.simulated));
+            if let Some(ms) = report.last_message_age_ms {
+                age.set(ms as f64 / 1000.0);
+            }
+        });
+    }
+
+    /// The feed's `/readyz`: ready while its source is connected and quotes are fresh.
+    pub fn readiness(&self) -> crate::readiness::Readiness {
+        use crate::readiness::{Check, Readiness};
+        let r = self.report();
+        let source = if r.connected {
+            Check::ok("source")
+        } else {
+            Check::failed("source", format!("{} is not connected", r.source))
+        };
+        let quotes = if r.stale {
+            Check::failed(
+                "quotes",
+                "no quote from the source within the stale threshold",
+            )
+        } else {
+            Check::ok("quotes")
+        };
+        Readiness::of(vec![source, quotes])
     }
 }
 

@@ -166,6 +166,7 @@ impl Processor {
                     ts,
                     simulated,
                 } => {
+                    self.health.count_received(asset);
                     let Some((bid, ask)) = self.spreads.widen(asset, bid, ask) else {
                         continue;
                     };
@@ -195,7 +196,7 @@ impl Processor {
     async fn publish(&mut self, quote: &MarketQuote) {
         match prices::publish_quote(&mut self.redis, &self.keys, quote).await {
             Ok(()) => {
-                self.health.count_quote();
+                self.health.count_quote(quote.asset);
                 if self.redis_failing {
                     tracing::info!("quotes reach Redis again");
                     self.redis_failing = false;

@@ -164,6 +164,8 @@ async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &
                 if batch.too_slow {
                     return End::TooSlow;
                 }
+                let (sent, events) = (batch.messages.len() as u64, batch.events);
+                shared.stats.count_conflated(batch.conflated);
                 let send = async {
                     for text in batch.messages {
                         ws.feed(Message::Text(text)).await?;
@@ -171,7 +173,7 @@ async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &
                     ws.flush().await
                 };
                 match send_within(shared.write_timeout, send).await {
-                    Some(Ok(())) => {}
+                    Some(Ok(())) => shared.stats.count_sent(sent, events),
                     Some(Err(_)) => return End::ClientLeft,
                     None => return End::TooSlow,
                 }

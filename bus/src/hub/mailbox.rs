@@ -51,6 +51,10 @@ pub struct Mailbox {
 pub struct Batch {
     pub messages: Vec<Utf8Bytes>,
     pub too_slow: bool,
+    /// How many of `messages` are private events.
+    pub events: u64,
+    /// Quotes replaced by newer ones since the last take (never sent).
+    pub conflated: u64,
 }
 
 impl Mailbox {
@@ -158,12 +162,16 @@ impl Mailbox {
     pub fn take(&self) -> Batch {
         let mut s = self.lock();
         let mut messages: Vec<Utf8Bytes> = s.replies.drain(..).collect();
+        let events = s.events.len() as u64;
         messages.extend(s.events.drain(..));
+        let conflated = u64::from(s.behind);
         messages.extend(s.quotes.iter_mut().filter_map(Option::take));
         s.behind = 0;
         Batch {
             messages,
             too_slow: s.too_slow,
+            events,
+            conflated,
         }
     }
 }

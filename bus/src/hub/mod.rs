@@ -12,6 +12,7 @@
 mod alerts;
 mod connection;
 pub mod mailbox;
+mod metrics;
 pub mod probe;
 pub mod protocol;
 mod settings;
@@ -57,6 +58,9 @@ struct StatsInner {
     quotes_in: AtomicU64,
     events_in: AtomicU64,
     events_ready: AtomicBool,
+    sent: AtomicU64,
+    events_delivered: AtomicU64,
+    conflated: AtomicU64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +75,12 @@ pub struct StatsReport {
     pub events_in: u64,
     /// The `EVENTS` consumer is running.
     pub events_ready: bool,
+    /// Messages written to clients (quotes, private events, replies).
+    pub sent: u64,
+    /// Private events written to their users' connections.
+    pub events_delivered: u64,
+    /// Quotes a client never got because a newer one replaced them first.
+    pub conflated: u64,
 }
 
 impl HubStats {
@@ -86,6 +96,18 @@ impl HubStats {
     fn count_event(&self) {
         self.0.events_in.fetch_add(1, Relaxed);
     }
+    /// One batch written to a client: one add per batch, not per message.
+    fn count_sent(&self, messages: u64, events: u64) {
+        self.0.sent.fetch_add(messages, Relaxed);
+        if events > 0 {
+            self.0.events_delivered.fetch_add(events, Relaxed);
+        }
+    }
+    fn count_conflated(&self, quotes: u64) {
+        if quotes > 0 {
+            self.0.conflated.fetch_add(quotes, Relaxed);
+        }
+    }
 
     pub fn report(&self) -> StatsReport {
         let i = &self.0;
@@ -96,6 +118,9 @@ impl HubStats {
             quotes_in: i.quotes_in.load(Relaxed),
             events_in: i.events_in.load(Relaxed),
             events_ready: i.events_ready.load(Relaxed),
+            sent: i.sent.load(Relaxed),
+            events_delivered: i.events_delivered.load(Relaxed),
+            conflated: i.conflated.load(Relaxed),
         }
     }
 }
@@ -158,11 +183,20 @@ pub async fn run(
     settings: HubSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), HubError> {
+    run_with_stats(settings, HubStats::default(), shutdown).await
+}
+
+/// [`run`], reporting into `stats` (which the caller can read or export while it runs).
+pub async fn run_with_stats(
+    settings: HubSettings,
+    stats: HubStats,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), HubError> {
     let listener = TcpListener::bind(&settings.bind)
         .await
         .map_err(|e| HubError::Bind(settings.bind.clone(), e))?;
     tracing::info!(addr = %settings.bind, "WebSocket hub listening");
-    serve(listener, settings, HubStats::default(), shutdown).await
+    serve(listener, settings, stats, shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind port 0), reporting into `stats`.

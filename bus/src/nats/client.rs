@@ -180,6 +180,11 @@ impl EngineClient {
             .payload(payload.into())
             .message_id(msg_id)
             .header(REPLY_TO_HEADER, reply_to.as_str());
+        // The HTTP request's id, so the engine's and persist's log lines can be found by it.
+        let publish = match crate::request_id::current() {
+            Some(id) => publish.header(crate::request_id::REQUEST_ID_HEADER, &*id),
+            None => publish,
+        };
         let ack = self
             .inner
             .js

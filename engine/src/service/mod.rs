@@ -9,6 +9,7 @@
 mod lease;
 #[cfg(feature = "mongo")]
 pub mod mongo;
+pub mod observe;
 mod process;
 pub mod recovery;
 mod settings;
@@ -26,6 +27,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 pub use lease::{Lease, bucket_name as lock_bucket_name};
+pub use observe::EngineStatus;
 use process::InFlight;
 pub use process::{Processor, apply_logged};
 pub use settings::Settings;
@@ -78,12 +80,24 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServiceError> {
+    run_with_status(settings, EngineStatus::default(), shutdown).await
+}
+
+/// [`run`], keeping `status` (what `/readyz` reports: lease held, serving) up to date.
+pub async fn run_with_status(
+    settings: Settings,
+    status: EngineStatus,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServiceError> {
+    status.export_snapshot_age();
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut lost_lease = None;
     loop {
         let started = Instant::now();
-        let error = match run_once(&settings, shutdown.as_mut(), &mut lost_lease).await {
+        let life = run_once(&settings, &status, shutdown.as_mut(), &mut lost_lease).await;
+        status.set_lease_held(false);
+        let error = match life {
             Ok(()) => return Ok(()),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => e,
@@ -114,6 +128,7 @@ impl ServiceError {
 /// `lost_lease`: the revision of a lease an earlier life lost (set here when this one does).
 async fn run_once(
     settings: &Settings,
+    status: &EngineStatus,
     mut shutdown: std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
     lost_lease: &mut Option<u64>,
 ) -> Result<(), ServiceError> {
@@ -129,7 +144,8 @@ async fn run_once(
         lease = Lease::acquire(&js, &settings.names, &settings.instance_id, settings.lock_ttl, lost_lease.take()) => lease?,
         () = shutdown.as_mut() => return Ok(()),
     };
-    let result = serve(settings, client, store, &mut lease, shutdown).await;
+    status.set_lease_held(true);
+    let result = serve(settings, status, client, store, &mut lease, shutdown).await;
     match &result {
         Err(ServiceError::LockLost(_)) => *lost_lease = Some(lease.revision()),
         // A clean stop frees the lock; after an outage it may still be ours to take back.
@@ -153,6 +169,7 @@ async fn recover(
     let started = Instant::now();
     let replayed =
         recovery::replay(js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
+    observe::recovered(started.elapsed(), replayed);
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let per_sec = (replayed as f64 / secs) as u64;
     tracing::info!(snapshot_seq, published, replayed, per_sec, "recovered");
@@ -230,6 +247,7 @@ async fn apply(
 
 async fn serve(
     settings: &Settings,
+    status: &EngineStatus,
     client: async_nats::Client,
     store: SnapshotStore,
     lease: &mut Lease,
@@ -249,13 +267,21 @@ async fn serve(
         keep: settings.snapshot_keep,
         purge_inputs: settings.purge_inputs,
     };
-    let mut snapshots = SnapshotWriter::start(store, js, names.clone(), policy, snapshot_seq);
+    let mut snapshots = SnapshotWriter::start(
+        store,
+        js,
+        names.clone(),
+        policy,
+        snapshot_seq,
+        status.clone(),
+    );
     let mut p = Processor::new(engine, published, client, names.clone());
     let mut in_flight = FuturesOrdered::<InFlight>::new();
     let mut renew = tokio::time::interval(lease.renew_every());
     let mut snapshot_timer = tokio::time::interval(settings.snapshot_interval);
     tokio::pin!(shutdown);
     tracing::info!(from = published + 1, "serving");
+    status.set_serving(true);
     let outcome: Result<(), ServiceError> = loop {
         let timer = tokio::select! {
             biased;

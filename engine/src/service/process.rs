@@ -7,9 +7,12 @@ use std::pin::Pin;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use bus::nats::{REPLY_TO_HEADER, timestamp_ms};
+use bus::request_id::{REQUEST_ID_HEADER, of_headers};
 use bus::{EngineInput, Envelope, Names, Query};
+use tokio::time::Instant;
 
 use super::ServiceError;
+use super::observe::EngineMetrics;
 use crate::{Engine, Outcome};
 
 /// The stream sequence and the JetStream timestamp (ms) of a delivered input.
@@ -23,8 +26,12 @@ pub fn position(msg: &jetstream::Message) -> Result<(u64, i64), ServiceError> {
 /// Applies one logged input. An unreadable input is skipped (and skipped again on every
 /// replay, so the state stays a function of the log).
 pub fn apply_logged(engine: &mut Engine, payload: &[u8], seq: u64, now: i64) -> Option<Outcome> {
+    decode_logged(payload, seq).map(|input| engine.apply(input, now))
+}
+
+fn decode_logged(payload: &[u8], seq: u64) -> Option<EngineInput> {
     match Envelope::<EngineInput>::decode(payload) {
-        Ok(envelope) => Some(engine.apply(envelope.body, now)),
+        Ok(envelope) => Some(envelope.body),
         Err(e) => {
             tracing::error!(seq, "skipping an unreadable ENGINE input: {e}");
             None
@@ -50,6 +57,7 @@ pub struct Processor {
     client: async_nats::Client,
     js: jetstream::Context,
     names: Names,
+    metrics: EngineMetrics,
 }
 
 fn nats<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServiceError {
@@ -65,6 +73,7 @@ impl Processor {
             client,
             js,
             names,
+            metrics: EngineMetrics::new(),
         }
     }
 
@@ -76,6 +85,7 @@ impl Processor {
         mut batch: Vec<jetstream::Message>,
     ) -> Result<Option<InFlight>, ServiceError> {
         let mut stored = Vec::new();
+        let started = Instant::now();
         for msg in &batch {
             let (seq, now) = position(msg)?;
             if seq <= self.last_seq {
@@ -85,9 +95,15 @@ impl Processor {
                 tracing::warn!(seq, last = self.last_seq, "gap in ENGINE sequences");
             }
             self.last_seq = seq;
-            let Some(outcome) = apply_logged(&mut self.engine, &msg.payload, seq, now) else {
+            let Some(input) = decode_logged(&msg.payload, seq) else {
                 continue;
             };
+            self.metrics.applied(&input);
+            let request_id = of_headers(msg.headers.as_ref());
+            if let (Some(request_id), EngineInput::Command(c)) = (request_id, &input) {
+                tracing::info!(request_id, seq, kind = c.command.kind(), "command applied");
+            }
+            let outcome = self.engine.apply(input, now);
             // The caller is waiting: answer before storing events. Events are stored before
             // the ack, so a crash in between replays this input and publishes them then.
             let reply_to = msg.headers.as_ref().and_then(|h| h.get(REPLY_TO_HEADER));
@@ -103,6 +119,11 @@ impl Processor {
                 let publish = PublishMessage::build()
                     .payload(Envelope::new(seq, now, event).encode().into())
                     .message_id(format!("{seq}-{index}"));
+                // The request that caused the event travels with it (persist logs it).
+                let publish = match request_id {
+                    Some(id) => publish.header(REQUEST_ID_HEADER, id),
+                    None => publish,
+                };
                 let ack = self
                     .js
                     .send_publish(subject, publish)
@@ -114,6 +135,11 @@ impl Processor {
         let Some(last) = batch.pop() else {
             return Ok(None);
         };
+        // `pending`: inputs in the stream not yet delivered to this writer, i.e. its lag.
+        let pending = last.info().map_or(0, |i| i.pending);
+        let size = batch.len() + 1;
+        self.metrics
+            .batch(size, started.elapsed(), self.last_seq, pending);
         Ok(Some(Box::pin(async move {
             for ack in stored {
                 ack.await.map_err(nats("event store"))?;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::observe::EngineStatus;
 use super::snapshot::{SnapshotStore, encode};
 use crate::Engine;
 
@@ -38,6 +39,7 @@ impl SnapshotWriter {
         names: Names,
         policy: SnapshotPolicy,
         covered: u64,
+        status: EngineStatus,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel::<(u64, Engine)>(1);
         let stream = names.engine_stream();
@@ -52,7 +54,7 @@ impl SnapshotWriter {
                         continue;
                     }
                 };
-                store_one(&store, &js, &stream, seq, &blob, keep, purge).await;
+                store_one(&store, &js, &stream, seq, &blob, keep, purge, &status).await;
             }
         });
         Self {
@@ -98,6 +100,8 @@ impl SnapshotWriter {
     }
 }
 
+// The writer task's whole context, passed once per snapshot.
+#[allow(clippy::too_many_arguments)]
 async fn store_one(
     store: &SnapshotStore,
     js: &jetstream::Context,
@@ -106,12 +110,14 @@ async fn store_one(
     blob: &[u8],
     keep: u32,
     purge: bool,
+    status: &EngineStatus,
 ) {
     let started = Instant::now();
     if let Err(e) = store.save(stream, seq, blob).await {
         tracing::error!(seq, "could not store a snapshot: {e}");
         return;
     }
+    status.snapshot_stored(started.elapsed());
     tracing::info!(
         seq,
         bytes = blob.len(),

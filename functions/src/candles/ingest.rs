@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use super::interval::Interval;
+use crate::observe::WorkerMetrics;
 
 /// The durable consumer's name.
 pub const CONSUMER: &str = "candles";
@@ -240,6 +241,7 @@ pub async fn run(
         .await
         .map_err(|e| err(&e))?;
     let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
+    let metrics = WorkerMetrics::new("candles");
     tokio::pin!(shutdown);
     loop {
         // Wait for the first trade of a batch, then gather more for at most `max_wait`.
@@ -256,7 +258,7 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        commit(&db, &stream_name, batch).await;
+        commit(&db, &stream_name, batch, &metrics).await;
     }
 }
 
@@ -289,15 +291,21 @@ fn push(
 
 /// Writes a batch (a few tries), then acks its last message (policy `All`). A batch that
 /// cannot be written is not acked: JetStream redelivers it after the ack wait.
-async fn commit(db: &PgPool, stream: &str, batch: Vec<Delivered>) {
+async fn commit(db: &PgPool, stream: &str, batch: Vec<Delivered>, metrics: &WorkerMetrics) {
     let trades: Vec<(u64, Trade)> = batch
         .iter()
         .filter_map(|(seq, t, _)| t.clone().map(|t| (*seq, t)))
         .collect();
+    metrics.batch(batch.len(), batch.last().map(|(_, _, m)| m));
+    // Unreadable trades are skipped for good (logged in `push`): this consumer's dead letters.
+    metrics.dead_lettered(batch.len() - trades.len());
     let mut delay = Duration::from_millis(100);
     for attempt in 1.. {
         match write_batch(db, stream, &trades).await {
-            Ok(_) => break,
+            Ok(_) => {
+                metrics.written(trades.len());
+                break;
+            }
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "candles: write failed, retrying");
                 tokio::time::sleep(delay).await;

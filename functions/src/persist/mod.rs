@@ -29,6 +29,7 @@ use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::error::is_unavailable;
+use crate::observe::WorkerMetrics;
 pub use write::{EventKey, write_all, write_event};
 
 /// The durable consumer's name (one per deployment; its position survives restarts).
@@ -71,7 +72,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PersistError> {
     let mut consumer = set_up(&js, &names).await?;
-    let persist = Persist { db, js, names };
+    let metrics = WorkerMetrics::new("persist");
+    let persist = Persist {
+        db,
+        js,
+        names,
+        metrics,
+    };
     let mut failures = 0u32;
     tokio::pin!(shutdown);
     loop {
@@ -217,6 +224,7 @@ struct Persist {
     db: PgPool,
     js: jetstream::Context,
     names: Names,
+    metrics: WorkerMetrics,
 }
 
 type Decoded = (jetstream::Message, EventKey, Event);
@@ -225,6 +233,7 @@ impl Persist {
     /// Writes a batch in one transaction; if that fails for anything but an outage, event by
     /// event, so that the good ones are written and only a bad one is retried.
     async fn handle_batch(&self, messages: Vec<jetstream::Message>) {
+        self.metrics.batch(messages.len(), messages.last());
         let mut events: Vec<Decoded> = Vec::with_capacity(messages.len());
         for msg in messages {
             match decode(&msg) {
@@ -236,7 +245,9 @@ impl Persist {
         let all = || write_all(&self.db, events.iter().map(|(_, k, e)| (*k, e)));
         match until_reachable(&held, all).await {
             Ok(()) => {
-                for msg in held {
+                self.metrics.written(events.len());
+                for (msg, key, event) in &events {
+                    write::log_written(msg, *key, event);
                     acknowledge(msg, AckKind::Ack).await;
                 }
                 return;
@@ -248,7 +259,11 @@ impl Persist {
         }
         for (msg, key, event) in &events {
             match until_reachable(&[msg], || write_event(&self.db, *key, event)).await {
-                Ok(()) => acknowledge(msg, AckKind::Ack).await,
+                Ok(()) => {
+                    self.metrics.written(1);
+                    write::log_written(msg, *key, event);
+                    acknowledge(msg, AckKind::Ack).await;
+                }
                 Err(e) => self.failed(msg, &e).await,
             }
         }
@@ -294,7 +309,10 @@ impl Persist {
             Err(e) => Err(e.to_string()),
         };
         match stored {
-            Ok(()) => acknowledge(msg, AckKind::Term).await,
+            Ok(()) => {
+                self.metrics.dead_lettered(1);
+                acknowledge(msg, AckKind::Term).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "persist: could not store a dead letter; the event will be delivered again");
                 acknowledge(msg, AckKind::Nak(Some(RETRY_DELAY))).await;

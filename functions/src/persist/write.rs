@@ -250,3 +250,16 @@ async fn upsert_order(
     .await?;
     Ok(())
 }
+
+/// The line that follows a request into history: logged for an event that carries the
+/// request id the engine put on it (from the command's headers).
+pub(super) fn log_written(msg: &async_nats::jetstream::Message, key: EventKey, event: &Event) {
+    if let Some(request_id) = bus::request_id::of_headers(msg.headers.as_ref()) {
+        tracing::info!(
+            request_id,
+            seq = key.seq,
+            kind = event.kind(),
+            "persist: event written"
+        );
+    }
+}

@@ -239,7 +239,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: NATS and PostgreSQL answer. */
+        /**
+         * Readiness: NATS and PostgreSQL answer (and, in the local runner, the engine holds the
+         *     writer lease and serves, the feed has fresh quotes, the hub consumes `EVENTS`). The same
+         *     shape as every process's `/readyz` (`bus::readiness`); 503 with it when a check fails.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -352,6 +356,14 @@ export interface components {
             asset: components["schemas"]["Asset"];
             candles: components["schemas"]["Candle"][];
             interval: string;
+        };
+        /** @description One dependency (or duty, such as the engine's writer lease) and whether it is fine. */
+        Check: {
+            /** @description Why it is not ok (or a useful fact when it is), safe to show. */
+            detail?: string | null;
+            /** @description What is checked: `nats`, `postgres`, `redis`, `lease`, `quotes`… */
+            name: string;
+            ok: boolean;
         };
         /**
          * @description Why a position closed
@@ -517,11 +529,13 @@ export interface components {
          * @example 0.01
          */
         Quantity: string;
-        Ready: {
-            nats: string;
-            postgres: string;
-            status: string;
+        /** @description A process's readiness: the verdict and the checks it is made of. */
+        Readiness: {
+            checks: components["schemas"]["Check"][];
+            status: components["schemas"]["ReadyStatus"];
         };
+        /** @enum {string} */
+        ReadyStatus: "ready" | "not_ready";
         /**
          * @description buy: long, fills at the ask; sell: short, fills at the bid
          * @enum {string}
@@ -1100,16 +1114,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready */
+            /** @description Ready: every check is ok */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ready"];
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
-            503: components["responses"]["Unavailable"];
+            /** @description Not ready: at least one check failed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
         };
     };
 }
