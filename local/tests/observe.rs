@@ -69,6 +69,7 @@ async fn runner(db: &TestDatabase) -> (Running, RunnerSettings, oneshot::Sender<
             candles: None,
         }),
         persist: true,
+        alerts: false,
         web: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -1,7 +1,8 @@
 //! `alerts`: the price-alerts worker as its own process (the local runner runs it as a task):
 //! fires alerts from the Redis price stream until SIGINT/SIGTERM (see
 //! `functions::alerts::worker`). Settings as the HTTP functions (`NATS_URL`, `DATABASE_URL`,
-//! `ENGINE_PREFIX`, `REDIS_URL`, `REDIS_PREFIX`; no `JWT_SECRET`); the migrations must have run.
+//! `ENGINE_PREFIX`, `REDIS_URL`, `REDIS_PREFIX`; no `JWT_SECRET`); metrics and `/readyz` on
+//! `METRICS_ADDR` (`bus::process`); the migrations must have run.
 //! A worker that fails (Redis, NATS or PostgreSQL lost) starts again after a backoff, reloading
 //! everything, as the runner's supervisor does.
 
@@ -14,7 +15,8 @@ use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    functions::lambda::init_json_tracing();
+    bus::process::init_tracing();
+    let shutdown = bus::process::shutdown_signal();
     let settings = Settings::from_env_without_secret().inspect_err(|e| tracing::error!("{e}"))?;
     let db = functions::state::lazy_pool(&settings)?;
     let nats = functions::state::connect_nats(&settings.nats_url).await?;
@@ -25,13 +27,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         redis_url: settings.redis_url.clone(),
         keys: bus::PriceKeys::new(settings.redis_prefix.clone()),
     };
+    let ready = functions::observe::worker_readiness(worker.nats.clone(), worker.db.clone());
+    bus::process::start_ops(ready).await?;
     let (stop_tx, stop) = watch::channel(false);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        shutdown.await;
         stop_tx.send_replace(true);
     });
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
