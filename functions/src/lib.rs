@@ -9,6 +9,7 @@
 //! The event function [`persist`] is a durable consumer of the `EVENTS` stream that writes
 //! users' positions to PostgreSQL.
 
+pub mod analytics;
 pub mod assets;
 pub mod auth;
 pub mod balance;
@@ -50,6 +51,7 @@ pub fn routers() -> OpenApiRouter<AppState> {
         .merge(assets::router())
         .merge(trade::router())
         .merge(candles::router())
+        .merge(analytics::router())
         .merge(health::router())
 }
 
