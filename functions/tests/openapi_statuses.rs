@@ -200,6 +200,11 @@ async fn live_trading(probe: &mut Probe<'_>, token: &str, orphan: &str) {
         .await;
     probe.get("/api/v1/trade/closed?limit=0", Some(token)).await;
     probe.get("/api/v1/trade/closed", None).await;
+    for path in ["/api/v1/account/stats", "/api/v1/account/pnl"] {
+        probe.get(&format!("{path}?from=0&to=86400000"), Some(token)).await;
+        probe.get(&format!("{path}?from=2&to=1"), Some(token)).await; // 400
+        probe.get(path, None).await;
+    }
 }
 
 /// Dependencies down: NATS and PostgreSQL unreachable, every operation that needs one is 503.
@@ -229,6 +234,8 @@ async fn offline(seen: &mut Seen) {
         "/api/v1/balance",
         "/api/v1/trade/open",
         "/api/v1/trade/closed",
+        "/api/v1/account/stats",
+        "/api/v1/account/pnl",
     ] {
         probe.get(path, Some(&token)).await;
     }
