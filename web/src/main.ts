@@ -14,6 +14,7 @@ import { renderAuth } from './views/auth';
 import { ChartView, type LevelKind } from './views/chart';
 import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
 import { Positions, REASONS } from './views/positions';
+import { PerformanceView } from './views/performance';
 import { Ticket } from './views/ticket';
 import { toast } from './views/toast';
 import { type EngineEvent, PriceSocket } from './ws';
@@ -156,6 +157,7 @@ class App {
     this.chart = new ChartView(byId('chart'), this.api, this.store, (p, kind, price) => this.modifyLevel(p, kind, price));
     this.ticket = new Ticket(this.store, this.api, () => this.refresh());
     this.positions = new Positions(this.store, this.api, { refresh: () => this.refresh(), loadMoreClosed: () => void this.loadMoreClosed() });
+    new PerformanceView(this.api, this.store);
     this.store.subscribe((state, changed) => this.render(state, changed));
     byId('signout').addEventListener('click', () => this.signOut());
     setupPanels();

@@ -258,8 +258,8 @@ async fn pnl(
             ));
         }
     };
-    let (from, to) = parse_range(p.from, p.to)?;
-    let to = to.unwrap_or_else(now_ms);
+    let (from, given_to) = parse_range(p.from, p.to)?;
+    let to = given_to.unwrap_or_else(now_ms);
     let from = match from {
         Some(f) => Some(f),
         None => sql::first_day(state.db(), user.0).await?,
@@ -288,7 +288,10 @@ async fn pnl(
             format!("at most {MAX_BUCKETS} buckets: narrow the range or use interval=1w"),
         ));
     }
-    let rows = sql::pnl(state.db(), user.0, (from, to), (first, last), weekly).await?;
+    // Without `to` nothing is closed after now, so the range is left open: today is then a
+    // whole day of the rollup rather than a partial day read trade by trade.
+    let end = given_to.unwrap_or(i64::MAX);
+    let rows = sql::pnl(state.db(), user.0, (from, end), (first, last), weekly).await?;
     let points = rows
         .into_iter()
         .map(|r| PnlPoint {

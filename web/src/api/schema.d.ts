@@ -4,6 +4,49 @@
  */
 
 export interface paths {
+    "/api/v1/account/pnl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realised PnL per UTC day (`1d`) or week (`1w`, from Monday 00:00 UTC) of the trades
+         *     closed in `[from, to)`, with its running sum from `from`; every bucket from the one
+         *     holding `from` to the one holding the last ms before `to` is present, 0 without trades.
+         *     Without `from` the series starts on the day of the user's first trade.
+         */
+        get: operations["accountPnl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/account/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trade statistics over the user's trades closed in `[from, to)` (full and partial closes).
+         *     A win is a trade with realised PnL > 0, a loss < 0; a breakeven trade counts in `trades`
+         *     only. Money is exact to the cent (averages rounded half-even).
+         */
+        get: operations["accountStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assets": {
         parameters: {
             query?: never;
@@ -218,6 +261,21 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The user's performance over the trades closed in `[from, to)`. */
+        AccountStats: {
+            /** @description Every asset, in the order of `GET /assets`. */
+            byAsset: components["schemas"]["AssetFigures"][];
+            /** @description Every close reason. */
+            byCloseReason: components["schemas"]["ReasonCount"][];
+            /** Format: int64 */
+            from: number;
+            overall: components["schemas"]["Figures"];
+            /**
+             * Format: int64
+             * @description Null when the range has no end.
+             */
+            to: number | null;
+        };
         Alive: {
             status: string;
         };
@@ -226,6 +284,10 @@ export interface components {
          * @enum {string}
          */
         Asset: "BTC" | "ETH" | "SOL";
+        /** @description One asset's figures. */
+        AssetFigures: components["schemas"]["Figures"] & {
+            asset: components["schemas"]["Asset"];
+        };
         AssetInfo: {
             ask: components["schemas"]["Price"] | null;
             bid: components["schemas"]["Price"] | null;
@@ -332,6 +394,32 @@ export interface components {
             message: string;
         };
         /**
+         * @description A trade set's performance. A win has realised PnL > 0, a loss < 0, a breakeven trade
+         *     (exactly 0) is neither. Money is rounded half-even to the cent.
+         */
+        Figures: {
+            averageLoss: components["schemas"]["Money"] | null;
+            averageWin: components["schemas"]["Money"] | null;
+            /** @description Sum of the losses' PnL (<= 0). */
+            grossLoss: components["schemas"]["Money"];
+            /** @description Sum of the wins' PnL (>= 0). */
+            grossProfit: components["schemas"]["Money"];
+            largestLoss: components["schemas"]["Money"] | null;
+            largestWin: components["schemas"]["Money"] | null;
+            /** Format: int64 */
+            losses: number;
+            /** @description `grossProfit / -grossLoss`, 2 decimals; null without losses. */
+            profitFactor: string | null;
+            /** @description Sum of every trade's PnL. */
+            realizedPnl: components["schemas"]["Money"];
+            /** Format: int64 */
+            trades: number;
+            /** @description `wins / trades` as a fraction from 0 to 1, 4 decimals; null without trades. */
+            winRate: string | null;
+            /** Format: int64 */
+            wins: number;
+        };
+        /**
          * Format: int32
          * @description A whole number; each asset has its own maximum (`maxLeverage` of GET /assets)
          */
@@ -399,6 +487,34 @@ export interface components {
              */
             takeProfit?: string | null;
         };
+        PnlPoint: {
+            /** @description Realised PnL from the start of the range to the end of this bucket. */
+            cumulative: components["schemas"]["Money"];
+            /** @description Their realised PnL. */
+            pnl: components["schemas"]["Money"];
+            /**
+             * Format: int64
+             * @description Bucket start, ms since the epoch (UTC midnight; a Monday for `1w`).
+             */
+            time: number;
+            /**
+             * Format: int64
+             * @description Trades closed in the bucket.
+             */
+            trades: number;
+        };
+        PnlSeries: {
+            /**
+             * Format: int64
+             * @description The range counted, `[from, to)`; null without trades and without `from`.
+             */
+            from: number | null;
+            interval: string;
+            /** @description Oldest first; empty when the range is empty. */
+            points: components["schemas"]["PnlPoint"][];
+            /** Format: int64 */
+            to: number;
+        };
         Position: {
             asset: components["schemas"]["Asset"];
             id: components["schemas"]["PositionId"];
@@ -435,6 +551,13 @@ export interface components {
             nats: string;
             postgres: string;
             status: string;
+        };
+        /** @description How many trades ended for one reason, and their PnL. */
+        ReasonCount: {
+            closeReason: components["schemas"]["CloseReason"];
+            realizedPnl: components["schemas"]["Money"];
+            /** Format: int64 */
+            trades: number;
         };
         /**
          * @description buy: long, fills at the ask; sell: short, fills at the bid
@@ -576,6 +699,64 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    accountPnl: {
+        parameters: {
+            query?: {
+                /** @description Bucket width: a UTC day or a week from Monday 00:00 UTC (default 1d). */
+                interval?: string;
+                /** @description Earliest close time counted (inclusive), ms (default: the first trade's day). */
+                from?: number;
+                /** @description Close times before this are counted (exclusive), ms (default: now). */
+                to?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PnlSeries"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    accountStats: {
+        parameters: {
+            query?: {
+                /** @description Earliest close time counted (inclusive), ms since the epoch (default: 0). */
+                from?: number;
+                /** @description Close times before this are counted (exclusive), ms (default: no end). */
+                to?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountStats"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     assets: {
         parameters: {
             query?: never;
