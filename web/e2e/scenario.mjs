@@ -1,6 +1,7 @@
 // What a trader does, step by step, with the checks after each step (see run.mjs).
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { analyticsSteps } from './steps-analytics.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,6 +92,7 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   t.first = await openAndWatch(t);
   await dragTakeProfit(t);
   await closeAndStopLoss(t);
+  await analyticsSteps(t);
   await desktopScreenshotAndKeyboard(t);
   t.phone = await phoneLayout(t);
   await rejectedToken(t);
