@@ -72,14 +72,24 @@ async fn partial_closes(db: &PgPool, user: uuid::Uuid, n: i64, end: i64) -> Res<
 }
 
 /// Closes positions as `persist` writes them until `stop`: open, then close, at `rate`/s.
-async fn writer(db: PgPool, user: uuid::Uuid, rate: u64, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) -> Res<()> {
+async fn writer(
+    db: PgPool,
+    user: uuid::Uuid,
+    rate: u64,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) -> Res<()> {
     let mut id = 10_000_000_i64;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         id += 1;
-        let owner = if id % 2 == 0 { user } else { uuid::Uuid::new_v4() };
+        let owner = if id % 2 == 0 {
+            user
+        } else {
+            uuid::Uuid::new_v4()
+        };
         let now = now_ms();
         sqlx::query(
             "INSERT INTO positions (id, user_id, asset, side, quantity, leverage, open_price, margin, \
@@ -151,14 +161,21 @@ async fn time_floor(db: &PgPool) -> Res<()> {
 }
 
 async fn run() -> Res<()> {
-    let env = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: i64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let (trades, rate) = (env("TRADES", 100_000), env("WRITE_RATE", 200) as u64);
     let db = TestDatabase::create().await?;
     let user = uuid::Uuid::new_v4();
-    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, 'bench@example.com', 'x')")
-        .bind(user)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash) VALUES ($1, 'bench@example.com', 'x')",
+    )
+    .bind(user)
+    .execute(&db.pool)
+    .await?;
     let end = now_ms() - 60_000;
     let t = Instant::now();
     fill(&db.pool, Some(user), 1, trades, end).await?;
@@ -181,8 +198,17 @@ async fn run() -> Res<()> {
     let token = state.tokens().issue(bus::UserId(user))?.token;
     let app = functions::api(state);
 
-    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let w = tokio::spawn(writer(db.pool.clone(), user, rate, stop.clone(), done.clone()));
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let w = tokio::spawn(writer(
+        db.pool.clone(),
+        user,
+        rate,
+        stop.clone(),
+        done.clone(),
+    ));
     let t = Instant::now();
     time_floor(&db.pool).await?;
     time_route(&app, &token, "/api/v1/trade/closed?limit=1").await?;
@@ -191,10 +217,16 @@ async fn run() -> Res<()> {
     let paths = [
         "/api/v1/account/stats".to_string(),
         format!("/api/v1/account/stats?from={}", now - 30 * DAY),
-        format!("/api/v1/account/stats?from={}&to={now}", now - 90 * DAY + 12_345),
+        format!(
+            "/api/v1/account/stats?from={}&to={now}",
+            now - 90 * DAY + 12_345
+        ),
         "/api/v1/account/pnl".to_string(),
         format!("/api/v1/account/pnl?from={}", day - 89 * DAY),
-        format!("/api/v1/account/pnl?from={}&to={now}", now - 30 * DAY + 12_345),
+        format!(
+            "/api/v1/account/pnl?from={}&to={now}",
+            now - 30 * DAY + 12_345
+        ),
         "/api/v1/account/pnl?interval=1w".to_string(),
     ];
     for path in &paths {

@@ -201,7 +201,9 @@ async fn live_trading(probe: &mut Probe<'_>, token: &str, orphan: &str) {
     probe.get("/api/v1/trade/closed?limit=0", Some(token)).await;
     probe.get("/api/v1/trade/closed", None).await;
     for path in ["/api/v1/account/stats", "/api/v1/account/pnl"] {
-        probe.get(&format!("{path}?from=0&to=86400000"), Some(token)).await;
+        probe
+            .get(&format!("{path}?from=0&to=86400000"), Some(token))
+            .await;
         probe.get(&format!("{path}?from=2&to=1"), Some(token)).await; // 400
         probe.get(path, None).await;
     }
