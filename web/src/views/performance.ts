@@ -59,7 +59,7 @@ function figures(f: Figures): HTMLElement {
 function table(caption: string, headers: string[], rows: HTMLTableRowElement[]): HTMLTableElement {
   return h('table', { class: 'grid breakdown' },
     h('caption', {}, caption),
-    h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, headers.map((t, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : '' }, t)))),
     h('tbody', {}, rows));
 }
 
