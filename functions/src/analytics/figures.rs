@@ -19,6 +19,23 @@ pub struct Sums {
     pub realized_pnl: Decimal,
 }
 
+impl Sums {
+    /// Adds the sums of another, disjoint set of trades (exact: Decimal addition).
+    pub fn add(&mut self, other: &Sums) {
+        self.trades += other.trades;
+        self.wins += other.wins;
+        self.losses += other.losses;
+        self.gross_profit += other.gross_profit;
+        self.gross_loss += other.gross_loss;
+        self.largest_win = self.largest_win.max(other.largest_win);
+        self.largest_loss = match (self.largest_loss, other.largest_loss) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.realized_pnl += other.realized_pnl;
+    }
+}
+
 /// A trade set's performance. A win has realised PnL > 0, a loss < 0, a breakeven trade
 /// (exactly 0) is neither. Money is rounded half-even to the cent.
 #[derive(Debug, Clone, Serialize, ToSchema)]
