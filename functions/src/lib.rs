@@ -11,6 +11,7 @@
 //! [`alerts::worker`] fires price alerts.
 
 pub mod alerts;
+pub mod analytics;
 pub mod assets;
 pub mod auth;
 pub mod balance;
@@ -56,6 +57,7 @@ pub fn routers() -> OpenApiRouter<AppState> {
         .merge(assets::router())
         .merge(trade::router())
         .merge(candles::router())
+        .merge(analytics::router())
         .merge(health::router())
         .merge(alerts::router())
 }

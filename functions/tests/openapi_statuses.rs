@@ -291,6 +291,13 @@ async fn live_alerts(probe: &mut Probe<'_>, state: &AppState, token: &str) {
             json!({ "alertId": body["alert"]["id"] }),
         )
         .await;
+    for path in ["/api/v1/account/stats", "/api/v1/account/pnl"] {
+        probe
+            .get(&format!("{path}?from=0&to=86400000"), Some(token))
+            .await;
+        probe.get(&format!("{path}?from=2&to=1"), Some(token)).await; // 400
+        probe.get(path, None).await;
+    }
 }
 
 /// Dependencies down: NATS and PostgreSQL unreachable, every operation that needs one is 503.
@@ -328,6 +335,8 @@ async fn offline(seen: &mut Seen) {
         "/api/v1/trade/closed",
         PLACE,
         ORDER_HISTORY,
+        "/api/v1/account/stats",
+        "/api/v1/account/pnl",
     ] {
         probe.get(path, Some(&token)).await;
     }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { alertSteps } from './steps-alerts.mjs';
 import { pendingOrders } from './steps-orders.mjs';
+import { analyticsSteps } from './steps-analytics.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,6 +94,7 @@ export async function scenario({ browser, platform, binance, artifacts }) {
   t.first = await openAndWatch(t);
   await dragTakeProfit(t);
   await closeAndStopLoss(t);
+  await analyticsSteps(t);
   await desktopScreenshotAndKeyboard(t);
   await pendingOrders(t);
   t.phone = await phoneLayout(t);

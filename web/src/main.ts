@@ -17,6 +17,7 @@ import { ChartView, type LevelKind } from './views/chart';
 import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
 import { orderNotice } from './views/order-events';
 import { Positions, REASONS } from './views/positions';
+import { PerformanceView } from './views/performance';
 import { Ticket } from './views/ticket';
 import { toast } from './views/toast';
 import { type EngineEvent, PriceSocket } from './ws';
@@ -170,6 +171,7 @@ class App {
     byId('panel-ticket').append(alertsRoot);
     this.alerts = new AlertsView(alertsRoot, this.api, this.store, this.chart);
     this.positions = new Positions(this.store, this.api, { refresh: () => this.refresh(), loadMoreClosed: () => void this.loadMoreClosed() });
+    new PerformanceView(this.api, this.store);
     this.store.subscribe((state, changed) => this.render(state, changed));
     byId('signout').addEventListener('click', () => this.signOut());
     setupPanels();

@@ -28,6 +28,8 @@ export type Candle = Body<'/api/v1/candles', 'get', 200>['candles'][number];
 export type OpenRequest = RequestBody<'/api/v1/trade/open', 'post'>;
 export type SignedIn = Body<'/api/v1/auth/signin', 'post', 200>;
 type SignedUp = Body<'/api/v1/auth/signup', 'post', 201>;
+export type AccountStats = Body<'/api/v1/account/stats', 'get', 200>;
+export type PnlSeries = Body<'/api/v1/account/pnl', 'get', 200>;
 
 /** Does not compile when an operation's type did not resolve (a path or status changed). */
 type Resolved<T> = [T] extends [never] ? false : true;
@@ -178,6 +180,18 @@ export class Api {
     const q = new URLSearchParams({ limit: String(limit) });
     if (before !== undefined) q.set('before', before);
     return this.request('GET', `/trade/closed?${q}`);
+  }
+
+  /** Trade statistics over the trades closed from `from` (ms) on; all of them without it. */
+  stats(from?: number): Promise<AccountStats> {
+    return this.request('GET', from === undefined ? '/account/stats' : `/account/stats?from=${from}`);
+  }
+
+  /** Realised PnL per day (or week) from `from` (ms; the first trade's day without it) to now. */
+  pnl(interval: '1d' | '1w', from?: number): Promise<PnlSeries> {
+    const q = new URLSearchParams({ interval });
+    if (from !== undefined) q.set('from', String(from));
+    return this.request('GET', `/account/pnl?${q}`);
   }
 }
 

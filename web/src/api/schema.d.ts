@@ -4,35 +4,43 @@
  */
 
 export interface paths {
-    "/api/v1/alerts": {
+    "/api/v1/account/pnl": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The user's alerts: every active one, then the most recent others. */
-        get: operations["listAlerts"];
+        /**
+         * Realised PnL per UTC day (`1d`) or week (`1w`, from Monday 00:00 UTC) of the trades
+         *     closed in `[from, to)`, with its running sum from `from`; every bucket from the one
+         *     holding `from` to the one holding the last ms before `to` is present, 0 without trades.
+         *     Without `from` the series starts on the day of the user's first trade.
+         */
+        get: operations["accountPnl"];
         put?: never;
-        /** Creates a price alert. */
-        post: operations["createAlert"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/alerts/cancel": {
+    "/api/v1/account/stats": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Trade statistics over the user's trades closed in `[from, to)` (full and partial closes).
+         *     A win is a trade with realised PnL > 0, a loss < 0; a breakeven trade counts in `trades`
+         *     only. Money is exact to the cent (averages rounded half-even).
+         */
+        get: operations["accountStats"];
         put?: never;
-        /** Cancels an active alert (a cancelled one is answered as it is). */
-        post: operations["cancelAlert"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -239,11 +247,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Readiness: NATS and PostgreSQL answer (and, in the local runner, the engine holds the
-         *     writer lease and serves, the feed has fresh quotes, the hub consumes `EVENTS`). The same
-         *     shape as every process's `/readyz` (`bus::readiness`); 503 with it when a check fails.
-         */
+        /** Readiness: NATS and PostgreSQL answer. */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -257,38 +261,20 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description An alert as the API and the WebSocket message show it. */
-        Alert: {
-            asset: components["schemas"]["Asset"];
-            /**
-             * Format: int64
-             * @description ms since the epoch
-             */
-            createdAt: number;
-            direction: components["schemas"]["Direction"];
+        /** @description The user's performance over the trades closed in `[from, to)`. */
+        AccountStats: {
+            /** @description Every asset, in the order of `GET /assets`. */
+            byAsset: components["schemas"]["AssetFigures"][];
+            /** @description Every close reason. */
+            byCloseReason: components["schemas"]["ReasonCount"][];
             /** Format: int64 */
-            id: number;
-            /** @description The level the alert waits for. */
-            price: components["schemas"]["Price"];
-            status: components["schemas"]["AlertStatus"];
+            from: number;
+            overall: components["schemas"]["Figures"];
             /**
              * Format: int64
-             * @description When the quote that fired it was made (ms since the epoch); null until it fires.
+             * @description Null when the range has no end.
              */
-            triggeredAt: number | null;
-            triggeredPrice: components["schemas"]["Price"] | null;
-        };
-        AlertList: {
-            /**
-             * @description The active alerts first, then the 100 most recent triggered or cancelled ones, each
-             *     group newest first.
-             */
-            alerts: components["schemas"]["Alert"][];
-        };
-        /** @enum {string} */
-        AlertStatus: "active" | "triggered" | "cancelled";
-        AlertWrapped: {
-            alert: components["schemas"]["Alert"];
+            to: number | null;
         };
         Alive: {
             status: string;
@@ -298,6 +284,10 @@ export interface components {
          * @enum {string}
          */
         Asset: "BTC" | "ETH" | "SOL";
+        /** @description One asset's figures. */
+        AssetFigures: components["schemas"]["Figures"] & {
+            asset: components["schemas"]["Asset"];
+        };
         AssetInfo: {
             ask: components["schemas"]["Price"] | null;
             bid: components["schemas"]["Price"] | null;
@@ -330,10 +320,6 @@ export interface components {
             unrealizedPnl: components["schemas"]["Money"];
             usedMargin: components["schemas"]["Money"];
         };
-        CancelAlertRequest: {
-            /** Format: int64 */
-            alertId: number;
-        };
         Candle: {
             close: components["schemas"]["Price"];
             high: components["schemas"]["Price"];
@@ -356,14 +342,6 @@ export interface components {
             asset: components["schemas"]["Asset"];
             candles: components["schemas"]["Candle"][];
             interval: string;
-        };
-        /** @description One dependency (or duty, such as the engine's writer lease) and whether it is fine. */
-        Check: {
-            /** @description Why it is not ok (or a useful fact when it is), safe to show. */
-            detail?: string | null;
-            /** @description What is checked: `nats`, `postgres`, `redis`, `lease`, `quotes`… */
-            name: string;
-            ok: boolean;
         };
         /**
          * @description Why a position closed
@@ -402,11 +380,6 @@ export interface components {
              */
             password: string;
         };
-        /**
-         * @description Which side of the price the alert waits for.
-         * @enum {string}
-         */
-        Direction: "above" | "below";
         /** @description The body of every error: `{"error": {"code", "message"}}` (see [`crate::error`]). */
         Error: {
             error: components["schemas"]["ErrorDetail"];
@@ -419,6 +392,32 @@ export interface components {
             code: string;
             /** @description A human-readable explanation, safe to show (fixed text for 5xx). */
             message: string;
+        };
+        /**
+         * @description A trade set's performance. A win has realised PnL > 0, a loss < 0, a breakeven trade
+         *     (exactly 0) is neither. Money is rounded half-even to the cent.
+         */
+        Figures: {
+            averageLoss: components["schemas"]["Money"] | null;
+            averageWin: components["schemas"]["Money"] | null;
+            /** @description Sum of the losses' PnL (<= 0). */
+            grossLoss: components["schemas"]["Money"];
+            /** @description Sum of the wins' PnL (>= 0). */
+            grossProfit: components["schemas"]["Money"];
+            largestLoss: components["schemas"]["Money"] | null;
+            largestWin: components["schemas"]["Money"] | null;
+            /** Format: int64 */
+            losses: number;
+            /** @description `grossProfit / -grossLoss`, 2 decimals; null without losses. */
+            profitFactor: string | null;
+            /** @description Sum of every trade's PnL. */
+            realizedPnl: components["schemas"]["Money"];
+            /** Format: int64 */
+            trades: number;
+            /** @description `wins / trades` as a fraction from 0 to 1, 4 decimals; null without trades. */
+            winRate: string | null;
+            /** Format: int64 */
+            wins: number;
         };
         /**
          * Format: int32
@@ -444,15 +443,6 @@ export interface components {
          * @example -12.50
          */
         Money: string;
-        NewAlertRequest: {
-            asset: components["schemas"]["Asset"];
-            direction: components["schemas"]["Direction"];
-            /**
-             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
-             * @example 0.01
-             */
-            price: string;
-        };
         /** @description An open position valued at the engine's latest price. */
         OpenPosition: components["schemas"]["Position"] & {
             currentPrice: components["schemas"]["Price"] | null;
@@ -497,6 +487,34 @@ export interface components {
              */
             takeProfit?: string | null;
         };
+        PnlPoint: {
+            /** @description Realised PnL from the start of the range to the end of this bucket. */
+            cumulative: components["schemas"]["Money"];
+            /** @description Their realised PnL. */
+            pnl: components["schemas"]["Money"];
+            /**
+             * Format: int64
+             * @description Bucket start, ms since the epoch (UTC midnight; a Monday for `1w`).
+             */
+            time: number;
+            /**
+             * Format: int64
+             * @description Trades closed in the bucket.
+             */
+            trades: number;
+        };
+        PnlSeries: {
+            /**
+             * Format: int64
+             * @description The range counted, `[from, to)`; null without trades and without `from`.
+             */
+            from: number | null;
+            interval: string;
+            /** @description Oldest first; empty when the range is empty. */
+            points: components["schemas"]["PnlPoint"][];
+            /** Format: int64 */
+            to: number;
+        };
         Position: {
             asset: components["schemas"]["Asset"];
             id: components["schemas"]["PositionId"];
@@ -529,13 +547,18 @@ export interface components {
          * @example 0.01
          */
         Quantity: string;
-        /** @description A process's readiness: the verdict and the checks it is made of. */
-        Readiness: {
-            checks: components["schemas"]["Check"][];
-            status: components["schemas"]["ReadyStatus"];
+        Ready: {
+            nats: string;
+            postgres: string;
+            status: string;
         };
-        /** @enum {string} */
-        ReadyStatus: "ready" | "not_ready";
+        /** @description How many trades ended for one reason, and their PnL. */
+        ReasonCount: {
+            closeReason: components["schemas"]["CloseReason"];
+            realizedPnl: components["schemas"]["Money"];
+            /** Format: int64 */
+            trades: number;
+        };
         /**
          * @description buy: long, fills at the ask; sell: short, fills at the bid
          * @enum {string}
@@ -605,7 +628,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired) */
+        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -623,7 +646,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `position_not_found` (not one of the user's open positions), `account_not_found`, or `alert_not_found` (not one of the user's alerts) */
+        /** @description `position_not_found` (not one of the user's open positions) or `account_not_found` */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -676,90 +699,61 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    listAlerts: {
+    accountPnl: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Bucket width: a UTC day or a week from Monday 00:00 UTC (default 1d). */
+                interval?: string;
+                /** @description Earliest close time counted (inclusive), ms (default: the first trade's day). */
+                from?: number;
+                /** @description Close times before this are counted (exclusive), ms (default: now). */
+                to?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The alerts */
+            /** @description The series */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AlertList"];
-                };
-            };
-            401: components["responses"]["Unauthorized"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    createAlert: {
-        parameters: {
-            query?: never;
-            header?: {
-                /**
-                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
-                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
-                 */
-                "Idempotency-Key"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["NewAlertRequest"];
-            };
-        };
-        responses: {
-            /** @description Created (or the first answer to a retry) */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AlertWrapped"];
+                    "application/json": components["schemas"]["PnlSeries"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
-    cancelAlert: {
+    accountStats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Earliest close time counted (inclusive), ms since the epoch (default: 0). */
+                from?: number;
+                /** @description Close times before this are counted (exclusive), ms (default: no end). */
+                to?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CancelAlertRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description Cancelled */
+            /** @description The figures */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AlertWrapped"];
+                    "application/json": components["schemas"]["AccountStats"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1114,24 +1108,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready: every check is ok */
+            /** @description Ready */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Readiness"];
+                    "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description Not ready: at least one check failed */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Readiness"];
-                };
-            };
+            503: components["responses"]["Unavailable"];
         };
     };
 }
