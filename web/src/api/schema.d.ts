@@ -47,6 +47,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's alerts: every active one, then the most recent others. */
+        get: operations["listAlerts"];
+        put?: never;
+        /** Creates a price alert. */
+        post: operations["createAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels an active alert (a cancelled one is answered as it is). */
+        post: operations["cancelAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assets": {
         parameters: {
             query?: never;
@@ -163,7 +198,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Closes a position at market. */
+        /** Closes a position, or part of it (`quantity`), at market. */
         post: operations["closePosition"];
         delete?: never;
         options?: never;
@@ -178,7 +213,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's closed positions, newest first. */
+        /** The user's closed positions and partial closes (`partial: true`), newest first. */
         get: operations["closedPositions"];
         put?: never;
         post?: never;
@@ -197,7 +232,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Replaces stop-loss and take-profit (null or missing clears a level). */
+        /** Replaces stop-loss, take-profit and trailing distance (null or missing clears one). */
         post: operations["modifyPosition"];
         delete?: never;
         options?: never;
@@ -217,6 +252,78 @@ export interface paths {
         put?: never;
         /** Opens a position at market. */
         post: operations["openPosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's pending orders, in the order they were placed. */
+        get: operations["listPendingOrders"];
+        put?: never;
+        /** Places a pending limit or stop order. */
+        post: operations["placeOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/orders/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels one of the user's pending orders. */
+        post: operations["cancelOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/orders/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's filled and cancelled orders, most recently finished first. */
+        get: operations["orderHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trade/orders/modify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes one of the user's pending orders: its price (if given), stop-loss, take-profit
+         *     and expiry (null or missing clears one).
+         */
+        post: operations["modifyOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -247,7 +354,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: NATS and PostgreSQL answer. */
+        /**
+         * Readiness: NATS and PostgreSQL answer (and, in the local runner, the engine holds the
+         *     writer lease and serves, the feed has fresh quotes, the hub consumes `EVENTS`). The same
+         *     shape as every process's `/readyz` (`bus::readiness`); 503 with it when a check fails.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -275,6 +386,39 @@ export interface components {
              * @description Null when the range has no end.
              */
             to: number | null;
+        };
+        /** @description An alert as the API and the WebSocket message show it. */
+        Alert: {
+            asset: components["schemas"]["Asset"];
+            /**
+             * Format: int64
+             * @description ms since the epoch
+             */
+            createdAt: number;
+            direction: components["schemas"]["Direction"];
+            /** Format: int64 */
+            id: number;
+            /** @description The level the alert waits for. */
+            price: components["schemas"]["Price"];
+            status: components["schemas"]["AlertStatus"];
+            /**
+             * Format: int64
+             * @description When the quote that fired it was made (ms since the epoch); null until it fires.
+             */
+            triggeredAt: number | null;
+            triggeredPrice: components["schemas"]["Price"] | null;
+        };
+        AlertList: {
+            /**
+             * @description The active alerts first, then the 100 most recent triggered or cancelled ones, each
+             *     group newest first.
+             */
+            alerts: components["schemas"]["Alert"][];
+        };
+        /** @enum {string} */
+        AlertStatus: "active" | "triggered" | "cancelled";
+        AlertWrapped: {
+            alert: components["schemas"]["Alert"];
         };
         Alive: {
             status: string;
@@ -320,6 +464,18 @@ export interface components {
             unrealizedPnl: components["schemas"]["Money"];
             usedMargin: components["schemas"]["Money"];
         };
+        CancelAlertRequest: {
+            /** Format: int64 */
+            alertId: number;
+        };
+        CancelOrderRequest: {
+            orderId: components["schemas"]["OrderId"];
+        };
+        /**
+         * @description Why a pending order was cancelled: by its owner, its expiry passed, or it triggered when the position did not fit the free margin
+         * @enum {string}
+         */
+        CancelReason: "user" | "expired" | "insufficient_margin";
         Candle: {
             close: components["schemas"]["Price"];
             high: components["schemas"]["Price"];
@@ -343,13 +499,36 @@ export interface components {
             candles: components["schemas"]["Candle"][];
             interval: string;
         };
+        /** @description One dependency (or duty, such as the engine's writer lease) and whether it is fine. */
+        Check: {
+            /** @description Why it is not ok (or a useful fact when it is), safe to show. */
+            detail?: string | null;
+            /** @description What is checked: `nats`, `postgres`, `redis`, `lease`, `quotes`… */
+            name: string;
+            ok: boolean;
+        };
+        /** @description A closed position; after a partial close also the part that stays open. */
+        CloseAnswer: {
+            position: components["schemas"]["ClosedPosition"];
+            remaining?: components["schemas"]["Position"] | null;
+        };
         /**
-         * @description Why a position closed
+         * @description Why a position closed (`trailing_stop`: a stop-loss moved by a trailing stop)
          * @enum {string}
          */
-        CloseReason: "manual" | "stop_loss" | "take_profit" | "liquidation";
+        CloseReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "trailing_stop";
+        /**
+         * @description Without `quantity` the whole position closes; with it, that part (a multiple of the
+         *     asset's quantity step, less than the position's quantity, leaving at least the asset's
+         *     minimum) and the rest stays open.
+         */
         CloseRequest: {
             positionId: components["schemas"]["PositionId"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            quantity?: string | null;
         };
         ClosedPage: {
             /** @description The cursor to pass as `before` for the next page; null on the last page. */
@@ -365,6 +544,11 @@ export interface components {
              * @description ms since the epoch
              */
             closedAt: number;
+            /**
+             * @description A partial close: the closed part of a position (its `quantity`, the `margin` it
+             *     released, its `realizedPnl`) whose rest stayed open; `id` is the position's.
+             */
+            partial: boolean;
             realizedPnl: components["schemas"]["Money"];
         };
         Credentials: {
@@ -380,6 +564,11 @@ export interface components {
              */
             password: string;
         };
+        /**
+         * @description Which side of the price the alert waits for.
+         * @enum {string}
+         */
+        Direction: "above" | "below";
         /** @description The body of every error: `{"error": {"code", "message"}}` (see [`crate::error`]). */
         Error: {
             error: components["schemas"]["ErrorDetail"];
@@ -419,12 +608,49 @@ export interface components {
             /** Format: int64 */
             wins: number;
         };
+        /** @description A filled or cancelled order, as the order history shows it. */
+        FinishedOrder: components["schemas"]["Order"] & {
+            cancelReason: components["schemas"]["CancelReason"] | null;
+            /**
+             * Format: int64
+             * @description When it was filled or cancelled, ms since the epoch.
+             */
+            finishedAt: number;
+            positionId: components["schemas"]["PositionId"] | null;
+        };
         /**
          * Format: int32
          * @description A whole number; each asset has its own maximum (`maxLeverage` of GET /assets)
          */
         Leverage: number;
-        /** @description Both levels are replaced; a missing or null level is cleared. */
+        /**
+         * @description A missing `price` keeps the order's price; the stop-loss, take-profit and expiry are
+         *     replaced as a whole (missing or null clears one).
+         */
+        ModifyOrderRequest: {
+            /**
+             * Format: int64
+             * @description ms since the epoch, after the time of the request (else 422 `invalid_expiry`); null or missing: good till cancelled
+             */
+            expiresAt?: number | null;
+            orderId: components["schemas"]["OrderId"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            price?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            stopLoss?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            takeProfit?: string | null;
+        };
+        /** @description The levels and the trailing distance are replaced; a missing or null one is cleared. */
         ModifyRequest: {
             positionId: components["schemas"]["PositionId"];
             /**
@@ -437,12 +663,26 @@ export interface components {
              * @example 0.01
              */
             takeProfit?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            trailingDistance?: string | null;
         };
         /**
          * @description An amount of USD, a decimal string (negative for a loss)
          * @example -12.50
          */
         Money: string;
+        NewAlertRequest: {
+            asset: components["schemas"]["Asset"];
+            direction: components["schemas"]["Direction"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            price: string;
+        };
         /** @description An open position valued at the engine's latest price. */
         OpenPosition: components["schemas"]["Position"] & {
             currentPrice: components["schemas"]["Price"] | null;
@@ -486,6 +726,97 @@ export interface components {
              * @example 0.01
              */
             takeProfit?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            trailingDistance?: string | null;
+        };
+        /** @description A limit or stop order. */
+        Order: {
+            asset: components["schemas"]["Asset"];
+            /**
+             * Format: int64
+             * @description ms since the epoch
+             */
+            createdAt: number;
+            /**
+             * Format: int64
+             * @description ms since the epoch after which it is cancelled (`expired`); null: good till cancelled.
+             */
+            expiresAt: number | null;
+            id: components["schemas"]["OrderId"];
+            leverage: components["schemas"]["Leverage"];
+            /** @description The price it fills at or better (limit) or from which it fills (stop). */
+            price: components["schemas"]["Price"];
+            quantity: components["schemas"]["Quantity"];
+            side: components["schemas"]["Side"];
+            status: components["schemas"]["OrderStatus"];
+            stopLoss: components["schemas"]["Price"] | null;
+            takeProfit: components["schemas"]["Price"] | null;
+            type: components["schemas"]["OrderType"];
+        };
+        OrderAnswer: {
+            order: components["schemas"]["Order"];
+        };
+        OrderHistoryPage: {
+            /** @description The cursor to pass as `before` for the next page; null on the last page. */
+            next: string | null;
+            orders: components["schemas"]["FinishedOrder"][];
+        };
+        /**
+         * Format: int64
+         * @description A pending order's number, given by the engine in order from 1 (below 2^53)
+         */
+        OrderId: number;
+        /**
+         * @description Where a pending order is in its life.
+         * @enum {string}
+         */
+        OrderStatus: "pending" | "filled" | "cancelled";
+        /**
+         * @description limit: a buy below the ask or a sell above the bid, filled when the market comes to it; stop: a buy above the ask or a sell below the bid, filled when the market reaches it
+         * @enum {string}
+         */
+        OrderType: "limit" | "stop";
+        PendingOrders: {
+            /** @description In the order they were placed. */
+            orders: components["schemas"]["Order"][];
+        };
+        /**
+         * @description A limit or stop order. Its stop-loss and take-profit are checked against its price (a
+         *     buy's stop-loss below it, take-profit above; a sell's the reverse).
+         */
+        PlaceOrderRequest: {
+            asset: components["schemas"]["Asset"];
+            /**
+             * Format: int64
+             * @description ms since the epoch, after the time of the request (else 422 `invalid_expiry`); null or missing: good till cancelled
+             */
+            expiresAt?: number | null;
+            leverage: components["schemas"]["Leverage"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            price: string;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            quantity: string;
+            side: components["schemas"]["Side"];
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            stopLoss?: string | null;
+            /**
+             * @description A decimal string greater than zero: up to 16 digits before the point (no leading zeros) and 12 after it
+             * @example 0.01
+             */
+            takeProfit?: string | null;
+            type: components["schemas"]["OrderType"];
         };
         PnlPoint: {
             /** @description Realised PnL from the start of the range to the end of this bucket. */
@@ -531,6 +862,7 @@ export interface components {
             side: components["schemas"]["Side"];
             stopLoss: components["schemas"]["Price"] | null;
             takeProfit: components["schemas"]["Price"] | null;
+            trailingDistance: components["schemas"]["Price"] | null;
         };
         /**
          * Format: int64
@@ -547,11 +879,13 @@ export interface components {
          * @example 0.01
          */
         Quantity: string;
-        Ready: {
-            nats: string;
-            postgres: string;
-            status: string;
+        /** @description A process's readiness: the verdict and the checks it is made of. */
+        Readiness: {
+            checks: components["schemas"]["Check"][];
+            status: components["schemas"]["ReadyStatus"];
         };
+        /** @enum {string} */
+        ReadyStatus: "ready" | "not_ready";
         /** @description How many trades ended for one reason, and their PnL. */
         ReasonCount: {
             closeReason: components["schemas"]["CloseReason"];
@@ -585,19 +919,6 @@ export interface components {
         };
         /** Format: uuid */
         UserId: string;
-        Wrapped_ClosedPosition: {
-            /** @description A closed position: the open fields plus how it ended. */
-            position: components["schemas"]["Position"] & {
-                closePrice: components["schemas"]["Price"];
-                closeReason: components["schemas"]["CloseReason"];
-                /**
-                 * Format: int64
-                 * @description ms since the epoch
-                 */
-                closedAt: number;
-                realizedPnl: components["schemas"]["Money"];
-            };
-        };
         Wrapped_Position: {
             position: {
                 asset: components["schemas"]["Asset"];
@@ -615,6 +936,7 @@ export interface components {
                 side: components["schemas"]["Side"];
                 stopLoss: components["schemas"]["Price"] | null;
                 takeProfit: components["schemas"]["Price"] | null;
+                trailingDistance: components["schemas"]["Price"] | null;
             };
         };
     };
@@ -628,7 +950,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request */
+        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired) */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -646,7 +968,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `position_not_found` (not one of the user's open positions) or `account_not_found` */
+        /** @description `position_not_found` (not one of the user's open positions), `order_not_found` (not one of the user's pending orders), `account_not_found`, or `alert_not_found` (not one of the user's alerts) */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -682,7 +1004,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded` */
+        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request) */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;
@@ -754,6 +1076,93 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alerts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createAlert: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewAlertRequest"];
+            };
+        };
+        responses: {
+            /** @description Created (or the first answer to a retry) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertWrapped"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelAlertRequest"];
+            };
+        };
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertWrapped"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -932,13 +1341,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Closed */
+            /** @description Closed (a partial close also names what stays open) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Wrapped_ClosedPosition"];
+                    "application/json": components["schemas"]["CloseAnswer"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1079,6 +1488,171 @@ export interface operations {
             504: components["responses"]["EngineTimeout"];
         };
     };
+    listPendingOrders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pending orders */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingOrders"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    placeOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlaceOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description Placed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    cancelOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
+    orderHistory: {
+        parameters: {
+            query?: {
+                /** @description At most this many orders (default 50). */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderHistoryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    modifyOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry: a retry with the same key and body gets the first
+                 *     answer; the same key with another body is 409 `idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModifyOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description Modified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["EngineTimeout"];
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -1108,16 +1682,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready */
+            /** @description Ready: every check is ok */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ready"];
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
-            503: components["responses"]["Unavailable"];
+            /** @description Not ready: at least one check failed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
         };
     };
 }
