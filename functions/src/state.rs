@@ -28,6 +28,7 @@ struct Inner {
     assets: AssetTable,
     body_limit: usize,
     quotes: crate::market::LatestQuotes,
+    users: crate::users::UserCheck,
 }
 
 /// Why the state could not be built (only at start-up; requests never see this).
@@ -65,6 +66,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 nats,
+                users: crate::users::UserCheck::new(db.clone()),
                 db,
                 tokens: TokenKeys::new(settings.jwt_secret.as_bytes(), settings.token_ttl),
                 passwords,
@@ -96,6 +98,11 @@ impl AppState {
 
     pub fn db(&self) -> &PgPool {
         &self.inner.db
+    }
+
+    /// Whether token users still exist (one query for many requests).
+    pub fn users(&self) -> &crate::users::UserCheck {
+        &self.inner.users
     }
 
     pub fn tokens(&self) -> &TokenKeys {

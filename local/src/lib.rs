@@ -3,6 +3,7 @@
 //! server (port 8000 by default), and stops all of them cleanly on one shutdown signal.
 
 pub mod client;
+pub mod cpu;
 pub mod market;
 pub mod supervise;
 pub mod web;
