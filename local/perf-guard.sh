@@ -28,7 +28,7 @@ if ! command -v valgrind >/dev/null; then
   fi
 fi
 
-(cd "$root" && cargo build --release -q -p engine --example perf_guard)
+(cd "$root" && cargo build --release -q -p engine --no-default-features --example perf_guard)
 bin="$target/release/examples/perf_guard"
 
 # scenario, units measured (ticks or pairs)
