@@ -52,9 +52,9 @@ impl fmt::Write for Hashing {
 
 fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
     out.line("command/v1");
-    out.put("kind", command.kind());
+    out.put_str("kind", command.kind());
     match command {
-        Command::CreateAccount { user_id } => out.put("user_id", user_id),
+        Command::CreateAccount { user_id } => out.user(user_id),
         Command::OpenPosition(OpenPosition {
             user_id,
             asset,
@@ -67,9 +67,9 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             max_slippage_bps,
             trailing_distance,
         }) => {
-            out.put("user_id", user_id);
-            out.put("asset", asset.symbol());
-            out.put("side", side.as_str());
+            out.user(user_id);
+            out.put_str("asset", asset.symbol());
+            out.put_str("side", side.as_str());
             out.decimal("quantity", Some(quantity.value()));
             out.put("leverage", leverage.value());
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
@@ -84,7 +84,7 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             user_id,
             position_id,
         } => {
-            out.put("user_id", user_id);
+            out.user(user_id);
             out.put("position_id", position_id);
         }
         Command::ModifyPosition(ModifyPosition {
@@ -94,7 +94,7 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             take_profit,
             trailing_distance,
         }) => {
-            out.put("user_id", user_id);
+            out.user(user_id);
             out.put("position_id", position_id);
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
@@ -159,7 +159,24 @@ struct Lines<W>(W);
 impl<W: fmt::Write> Lines<W> {
     fn line(&mut self, text: &str) {
         // Neither a String nor the hasher can fail to take text.
-        let _ = writeln!(self.0, "{text}");
+        let _ = self.0.write_str(text);
+        let _ = self.0.write_char('\n');
+    }
+
+    /// `name=value` for text values: straight writes, without `fmt`'s machinery (this runs
+    /// for every command the engine applies).
+    fn put_str(&mut self, name: &str, value: &str) {
+        for piece in [name, "=", value, "\n"] {
+            let _ = self.0.write_str(piece);
+        }
+    }
+
+    /// `user_id=<uuid>`, the same lowercase hyphenated text as `Display`, encoded on the
+    /// stack (the generic `Display` path pads and formats digit groups one by one).
+    fn user(&mut self, user: &crate::UserId) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = user.0.hyphenated().encode_lower(&mut buf);
+        self.put_str("user_id", text);
     }
 
     fn put(&mut self, name: &str, value: impl fmt::Display) {
@@ -249,6 +266,22 @@ mod tests {
             max_slippage_bps: Some(5),
             trailing_distance: None,
         })
+    }
+
+    #[test]
+    fn user_ids_are_written_as_their_display_text() {
+        for n in [
+            0u128,
+            7,
+            0xabcdef,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let user_id = UserId(uuid::Uuid::from_u128(n));
+            let text = String::from_utf8(canonical_bytes(&Command::CreateAccount { user_id }))
+                .expect("text");
+            assert!(text.contains(&format!("\nuser_id={user_id}\n")), "{text}");
+        }
     }
 
     #[test]

@@ -137,20 +137,12 @@ fn verify_now(password: &str, hash: &str) -> bool {
 }
 
 /// The signed-in user of a request: the extractor every private route takes. The token must
-/// be valid and its user must still exist: one primary-key lookup in `users` per request,
-/// uncached, so a deleted user's tokens stop working at once (the price: private routes need
-/// PostgreSQL, and answer 503 while it is down).
+/// be valid and its user must still exist, checked in PostgreSQL for every request, uncached
+/// (concurrent requests share one query: [`crate::users`]), so a deleted user's tokens stop
+/// working at once (the price: private routes need PostgreSQL, and answer 503 while it is
+/// down).
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser(pub UserId);
-
-/// Whether the user a token names still exists.
-async fn user_exists(state: &AppState, user: UserId) -> Result<bool, ApiError> {
-    let row: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
-        .bind(user.0)
-        .fetch_optional(state.db())
-        .await?;
-    Ok(row.is_some())
-}
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
@@ -168,7 +160,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let user = state.tokens().verify(token)?;
-        if !user_exists(state, user).await? {
+        if !state.users().exists(user).await? {
             return Err(ApiError::Unauthorized);
         }
         Ok(AuthUser(user))

@@ -35,6 +35,7 @@ pub mod signin;
 pub mod signup;
 pub mod state;
 pub mod trade;
+pub mod users;
 pub mod views;
 
 use axum::Router;

@@ -30,6 +30,7 @@ struct Inner {
     quotes: crate::market::LatestQuotes,
     /// More `/readyz` checks of a process that runs other parts too (the local runner).
     more_readiness: std::sync::OnceLock<bus::process::ReadyFn>,
+    users: crate::users::UserCheck,
 }
 
 /// Why the state could not be built (only at start-up; requests never see this).
@@ -67,6 +68,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 nats,
+                users: crate::users::UserCheck::new(db.clone()),
                 db,
                 tokens: TokenKeys::new(settings.jwt_secret.as_bytes(), settings.token_ttl),
                 passwords,
@@ -99,6 +101,11 @@ impl AppState {
 
     pub fn db(&self) -> &PgPool {
         &self.inner.db
+    }
+
+    /// Whether token users still exist (one query for many requests).
+    pub fn users(&self) -> &crate::users::UserCheck {
+        &self.inner.users
     }
 
     pub fn tokens(&self) -> &TokenKeys {

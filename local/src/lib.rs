@@ -5,6 +5,7 @@
 //! (the functions' checks plus the engine's, the feed's and the hub's).
 
 pub mod client;
+pub mod cpu;
 pub mod market;
 pub mod supervise;
 pub mod web;

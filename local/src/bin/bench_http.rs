@@ -17,6 +17,7 @@ use bus::{
     Asset, Command, CommandEnvelope, CommandId, Names, OpenPosition, PriceTick, Reply, UserId,
 };
 use local::client::Connection;
+use local::cpu::{self, Sample};
 use local::{RunnerSettings, start};
 use serde_json::{Value, json};
 
@@ -255,7 +256,7 @@ struct Setup {
     tokens: Vec<String>,
     ids: Vec<UserId>,
     // Kept alive for the run: the database and the running runner.
-    _db: migrations::TestDatabase,
+    db: migrations::TestDatabase,
     _running: local::Running,
 }
 
@@ -299,7 +300,7 @@ async fn setup(clients: usize) -> Res<Setup> {
         engine,
         tokens: users.iter().map(|(_, t)| t.clone()).collect(),
         ids: users.iter().filter_map(|(id, _)| id.parse().ok()).collect(),
-        _db: db,
+        db,
         _running: running,
     })
 }
@@ -361,25 +362,45 @@ async fn main() -> Res<()> {
     let run = |name: &str| phases.split(',').any(|p| p == name);
     let s = setup(clients).await?;
     println!(
-        "{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {}\n",
-        s.addr
+        "{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {}; load average {}\n",
+        s.addr,
+        cpu::load_average()
     );
     println!("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---|---|---|---|---|---|");
+    let (db, mut rows) = (s.db.name.clone(), Vec::new());
+    let url = nats_url();
+    let port = url.rsplit(':').next().unwrap_or("4222").to_owned();
     if run("bare") {
-        bare_phase(clients, secs).await?.print();
+        let before = Sample::take(&db, &port);
+        record(
+            bare_phase(clients, secs).await?,
+            &before,
+            (&db, &port),
+            &mut rows,
+        );
     }
     if run("engine") {
-        engine_floor(s.engine.clone(), s.ids.clone(), secs)
-            .await
-            .print();
+        let before = Sample::take(&db, &port);
+        let summary = engine_floor(s.engine.clone(), s.ids.clone(), secs).await;
+        record(summary, &before, (&db, &port), &mut rows);
     }
     if run("http") {
-        http_phase(s.addr, s.tokens.clone(), secs).await.print();
+        let before = Sample::take(&db, &port);
+        let summary = http_phase(s.addr, s.tokens.clone(), secs).await;
+        record(summary, &before, (&db, &port), &mut rows);
     }
     if run("rate") {
-        fixed_rate(s.addr, &s.tokens, rate, secs).await?.print();
+        let before = Sample::take(&db, &port);
+        let summary = fixed_rate(s.addr, &s.tokens, rate, secs).await?;
+        record(summary, &before, (&db, &port), &mut rows);
     }
+    println!(
+        "\nCPU per request (load average {}):\n{}",
+        cpu::load_average(),
+        cpu::HEADER
+    );
+    println!("{}", rows.join("\n"));
     // JetStream keeps streams until deleted: remove this run's.
     let names = s.engine.names().clone();
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
@@ -393,6 +414,12 @@ async fn main() -> Res<()> {
         let _ = js.delete_stream(&stream).await;
     }
     Ok(())
+}
+
+/// Prints a phase's figures and keeps its CPU row (CPU since `before`).
+fn record(summary: Summary, before: &Sample, (db, port): (&str, &str), rows: &mut Vec<String>) {
+    rows.push(Sample::take(db, port).row_since(before, summary.label, summary.requests));
+    summary.print();
 }
 
 fn nats_url() -> String {
