@@ -32,6 +32,10 @@ pub enum ApiError {
     /// 413 `payload_too_large`.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 422: a well-formed request whose values together break a rule of the route (a range
+    /// too long for its interval); `code` says which.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// The engine refused a command: 422 with its code (some codes map elsewhere).
     #[error("{0}")]
     Rejected(Rejection),
@@ -63,6 +67,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::Rejected(r) => rejection_status(r.code),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::EngineTimeout => (StatusCode::GATEWAY_TIMEOUT, "engine_timeout"),

@@ -61,7 +61,7 @@ error_responses!(
     NotFound => "`position_not_found` (not one of the user's open positions), `order_not_found` (not one of the user's pending orders), `account_not_found`, or `alert_not_found` (not one of the user's alerts)",
     Conflict => "`email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired)",
     PayloadTooLarge => "`payload_too_large`: the body is over the limit (16 KiB by default)",
-    Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request)",
+    Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`)",
     Unavailable => "`unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later",
     EngineTimeout => "`engine_timeout`: the engine did not answer in time; a command may still be applied, so retry with the same Idempotency-Key",
 );

@@ -295,9 +295,12 @@ async fn live_alerts(probe: &mut Probe<'_>, state: &AppState, token: &str) {
         probe
             .get(&format!("{path}?from=0&to=86400000"), Some(token))
             .await;
-        probe.get(&format!("{path}?from=2&to=1"), Some(token)).await; // 400
+        probe.get(&format!("{path}?from=abc"), Some(token)).await; // 400
         probe.get(path, None).await;
     }
+    probe
+        .get("/api/v1/account/pnl?from=0&to=253402300799999", Some(token))
+        .await; // 422: more than 10,000 daily buckets
 }
 
 /// Dependencies down: NATS and PostgreSQL unreachable, every operation that needs one is 503.

@@ -133,17 +133,17 @@ fn ms(name: &str, v: Option<String>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
-/// `from`/`to` checked, `from` at most `to`.
+/// `from`/`to` checked. A `to` before `from` is an empty range (no trades, no buckets), as on
+/// `/candles`: every value the document allows is answered, none refused as malformed.
 fn parse_range(
     from: Option<String>,
     to: Option<String>,
 ) -> Result<(Option<i64>, Option<i64>), ApiError> {
     let (from, to) = (ms("from", from)?, ms("to", to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(ApiError::bad_request("invalid_range", "from is after to"));
-    }
+    let to = match (from, to) {
+        (Some(f), Some(t)) => Some(t.max(f)),
+        (_, t) => t,
+    };
     Ok((from, to))
 }
 
@@ -238,6 +238,7 @@ fn now_ms() -> i64 {
         (status = 200, description = "The series", body = PnlBody),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
+        (status = 422, response = crate::openapi::Unprocessable),
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
@@ -283,10 +284,10 @@ async fn pnl(
     let (first, last) = (bucket(from), bucket(to - 1));
     let width = if weekly { WEEK_MS } else { DAY_MS };
     if (last - first) / width + 1 > MAX_BUCKETS {
-        return Err(ApiError::bad_request(
-            "invalid_range",
-            format!("at most {MAX_BUCKETS} buckets: narrow the range or use interval=1w"),
-        ));
+        return Err(ApiError::Unprocessable {
+            code: "invalid_range",
+            message: format!("at most {MAX_BUCKETS} buckets: narrow the range or use interval=1w"),
+        });
     }
     // Without `to` nothing is closed after now, so the range is left open: today is then a
     // whole day of the rollup rather than a partial day read trade by trade.

@@ -1004,7 +1004,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request) */
+        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`) */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;
@@ -1048,6 +1048,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            422: components["responses"]["Unprocessable"];
             503: components["responses"]["Unavailable"];
         };
     };
