@@ -111,6 +111,7 @@ fn every_lambda_refuses_to_start_without_a_strong_secret() {
         env!("CARGO_BIN_EXE_trade"),
         env!("CARGO_BIN_EXE_candles"),
         env!("CARGO_BIN_EXE_alerts_api"),
+        env!("CARGO_BIN_EXE_analytics"),
     ] {
         for vars in [&[][..], &[("JWT_SECRET", "short")][..]] {
             let (status, output) = run(bin, vars);

@@ -52,6 +52,14 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     jwt: true,
   },
   candles: { routes: ['GET /api/v1/candles'], nats: false, db: true, redis: false, jwt: true },
+  // Statistics and the P&L series are read from PostgreSQL's history (and its daily rollup).
+  analytics: {
+    routes: ['GET /api/v1/account/stats', 'GET /api/v1/account/pnl'],
+    nats: false,
+    db: true,
+    redis: false,
+    jwt: true,
+  },
   // Price alerts live in PostgreSQL; NATS tells the alerts worker (an ECS service) of changes.
   alerts_api: {
     routes: ['POST /api/v1/alerts', 'GET /api/v1/alerts', 'POST /api/v1/alerts/cancel'],

@@ -29,6 +29,7 @@ pub use figures::{AssetFigures, Figures, ReasonCount, Sums, cents};
 pub use range::{DAY_MS, Split, WEEK_MS, day_start, week_start};
 
 use crate::auth::AuthUser;
+use crate::body::finish;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -115,6 +116,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(stats))
         .routes(routes!(pnl))
+}
+
+pub fn routes() -> axum::Router<AppState> {
+    router().into()
+}
+
+/// The analytics function alone (its Lambda main, `src/bin/analytics.rs`).
+pub fn app(state: AppState) -> axum::Router {
+    finish(routes().with_state(state.clone()), &state)
 }
 
 /// A `from`/`to` value: ms from 0 to [`MAX_MS`].
