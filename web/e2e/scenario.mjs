@@ -5,7 +5,7 @@ import { alertSteps } from './steps-alerts.mjs';
 import { pendingOrders } from './steps-orders.mjs';
 import { analyticsSteps } from './steps-analytics.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns something truthy (generous deadline: a loaded machine is slow). */
 export async function until(what, fn, timeout = 30_000) {

@@ -4,29 +4,13 @@
 // and on the phone; screenshots alerts-desktop.png and alerts-phone.png.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, timeout = 30_000) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
+import { sleep, step, until } from './scenario.mjs';
 
 const alertItems = (page) => page.getByRole('list', { name: 'Price alerts' }).getByRole('listitem');
 
 export async function alertSteps(t) {
   const { page, phone, binance, artifacts } = t;
-  console.log('  - price alerts: set from the form and the chart, cancel one, one fires with a toast');
+  step('price alerts: set from the form and the chart, cancel one, one fires with a toast');
   binance.set('BTC', '64960.00', '64961.00');
   const btc = page.getByRole('button', { name: /^BTC/ });
   await btc.click();

@@ -2,23 +2,7 @@
 // has closed one position by hand (+0.99) and one by its stop-loss (-2.11).
 import assert from 'node:assert/strict';
 import path from 'node:path';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, timeout = 30_000) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
+import { sleep, step, until } from './scenario.mjs';
 
 /** The figure a card shows, by its label. */
 async function figure(page, label) {
@@ -48,7 +32,7 @@ async function expectFigures(page, where, range) {
 
 export async function analyticsSteps(t) {
   const { page, artifacts, browser, platform, email, password, errors } = t;
-  console.log('  - the Performance tab shows the figures of the closed trades');
+  step('the Performance tab shows the figures of the closed trades');
   await page.getByRole('tab', { name: 'Performance' }).click();
   await expectFigures(page, 'desktop 30D', '30D');
   for (const range of ['7D', 'All', '90D']) {
@@ -64,7 +48,7 @@ export async function analyticsSteps(t) {
   await sleep(500); // the chart's first paint
   await page.screenshot({ path: path.join(artifacts, 'desktop-performance.png') });
 
-  console.log('  - the Performance tab on a phone');
+  step('the Performance tab on a phone');
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const mobile = await phone.newPage();
   mobile.on('console', (m) => m.type() === 'error' && errors.push(`phone performance: ${m.text()}`));
