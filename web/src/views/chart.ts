@@ -3,9 +3,8 @@
  * interval switch, history from /candles with older candles loaded on scroll-left, the last
  * candle polled live, an OHLC legend following the crosshair, bid/ask lines, and for the
  * trader's positions on this asset: entry, SL, TP and liquidation lines plus open/close markers.
- * SL/TP lines carry a handle (a slider: drag it, or focus it and use the arrow keys and Enter)
- * that modifies the position; a refused modify snaps the line back. Pending orders get a line
- * at their price (chart-orders.ts).
+ * SL/TP lines carry a handle that modifies the position (chart-handles.ts). Pending orders get
+ * a line at their price (chart-orders.ts).
  */
 import {
   CandlestickSeries,
@@ -28,6 +27,7 @@ import { fill, h } from '../dom';
 import { formatDecimal } from '../money';
 import type { PendingOrder } from '../api/orders';
 import type { Store } from '../store';
+import { LevelHandles, type ModifyLevel } from './chart-handles';
 import { OrderLines } from './chart-orders';
 import { REASONS } from './positions';
 
@@ -40,17 +40,6 @@ const PAGE = 300;
 const RIGHT_OFFSET = 6;
 const UP = '#26a69a';
 const DOWN = '#ef5350';
-
-export type LevelKind = 'stopLoss' | 'takeProfit';
-/** Sends the new level; resolves true when the engine took it. */
-export type ModifyLevel = (p: OpenPosition, kind: LevelKind, price: string) => Promise<boolean>;
-
-interface Handle {
-  el: HTMLElement;
-  line: IPriceLine;
-  price: string;
-  original: string;
-}
 
 export class ChartView {
   private readonly chart: IChartApi;
@@ -71,8 +60,7 @@ export class ChartView {
   private bidLine: IPriceLine | null = null;
   private askLine: IPriceLine | null = null;
   private lines: IPriceLine[] = [];
-  private handles: Handle[] = [];
-  private dragging = false;
+  private readonly handles: LevelHandles;
   /** Entry, SL and TP levels shown, kept inside the price scale (liquidation may lie far off). */
   private levels: number[] = [];
   /** The live bid and ask, kept inside the price scale too. */
@@ -84,7 +72,7 @@ export class ChartView {
     root: HTMLElement,
     private readonly api: Api,
     private readonly store: Store,
-    private readonly modify: ModifyLevel,
+    modify: ModifyLevel,
   ) {
     this.intervals = h('div', { class: 'intervals', role: 'group', 'aria-label': 'Chart interval' });
     this.legend = h('div', { class: 'legend num', 'aria-live': 'off' });
@@ -123,16 +111,12 @@ export class ChartView {
     this.chart.panes()[1]?.setStretchFactor(0.25);
     this.markers = createSeriesMarkers(this.candles, []);
     this.orderLines = new OrderLines(this.candles);
+    this.handles = new LevelHandles(this.chart, this.candles, this.overlay, modify, () => this.decimals());
     this.chart.subscribeCrosshairMove((param) => this.showLegend(param.time as number | undefined));
     this.chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
       if (range && range.from < 10) void this.loadOlder();
     });
     this.renderIntervals();
-    const follow = () => {
-      this.placeHandles();
-      requestAnimationFrame(follow);
-    };
-    requestAnimationFrame(follow);
     window.setInterval(() => void this.pollLast(), 2000);
   }
 
@@ -277,11 +261,10 @@ export class ChartView {
 
   /** Lines and markers of the trader's positions on the shown asset. */
   setPositions(open: OpenPosition[], closed: ClosedPosition[]): void {
-    if (this.dragging) return;
+    if (this.handles.dragging) return;
     for (const l of this.lines) this.candles.removePriceLine(l);
     this.lines = [];
-    for (const hd of this.handles) hd.el.remove();
-    this.handles = [];
+    this.handles.clear();
     const mine = open.filter((p) => p.asset === this.asset);
     const described: string[] = [];
     this.levels = mine.flatMap((p) => [p.openPrice, p.stopLoss, p.takeProfit]).filter((v): v is string => v !== null).map(Number);
@@ -299,8 +282,8 @@ export class ChartView {
       add(p.liquidationPrice, `#${p.id} liquidation`, '#ff9800', LineStyle.SparseDotted);
       const sl = add(p.stopLoss, `#${p.id} stop-loss`, DOWN, LineStyle.Solid, false);
       const tp = add(p.takeProfit, `#${p.id} take-profit`, UP, LineStyle.Solid, false);
-      if (sl && p.stopLoss) this.addHandle(p, 'stopLoss', sl, p.stopLoss);
-      if (tp && p.takeProfit) this.addHandle(p, 'takeProfit', tp, p.takeProfit);
+      if (sl && p.stopLoss) this.handles.add(p, 'stopLoss', sl, p.stopLoss);
+      if (tp && p.takeProfit) this.handles.add(p, 'takeProfit', tp, p.takeProfit);
     }
     const markers: SeriesMarker<Time>[] = [];
     for (const p of mine) {
@@ -321,79 +304,6 @@ export class ChartView {
   setOrders(orders: PendingOrder[]): void {
     this.orderLines.set(orders, this.asset, this.decimals());
     this.describe();
-  }
-
-  private addHandle(p: OpenPosition, kind: LevelKind, line: IPriceLine, price: string): void {
-    const name = kind === 'stopLoss' ? 'Stop-loss' : 'Take-profit';
-    const el = h('div', {
-      class: `line-handle handle-${kind}`,
-      role: 'slider',
-      tabindex: 0,
-      'aria-label': `${name} of position ${p.id}`,
-      title: `Drag to move the ${name.toLowerCase()} (or use the arrow keys, then Enter)`,
-    });
-    const handle: Handle = { el, line, price, original: price };
-    const d = this.decimals();
-    const setPrice = (value: string) => {
-      handle.price = value;
-      line.applyOptions({ price: Number(value) });
-      el.textContent = `#${p.id} ${kind === 'stopLoss' ? 'SL' : 'TP'} ${formatDecimal(value, d)} ⇕`;
-      el.setAttribute('aria-valuenow', value);
-      el.setAttribute('aria-valuetext', formatDecimal(value, d));
-    };
-    const commit = async () => {
-      if (handle.price === handle.original) return;
-      const ok = await this.modify(p, kind, handle.price);
-      if (!ok) setPrice(handle.original);
-    };
-    el.addEventListener('pointerdown', (e) => {
-      e.preventDefault();
-      el.setPointerCapture(e.pointerId);
-      this.dragging = true;
-    });
-    el.addEventListener('pointermove', (e) => {
-      if (!el.hasPointerCapture(e.pointerId)) return;
-      const y = e.clientY - this.overlay.getBoundingClientRect().top;
-      const at = this.candles.coordinateToPrice(y);
-      if (at !== null && at > 0) setPrice(at.toFixed(d));
-    });
-    el.addEventListener('pointerup', (e) => {
-      if (!el.hasPointerCapture(e.pointerId)) return;
-      el.releasePointerCapture(e.pointerId);
-      this.dragging = false;
-      void commit();
-    });
-    el.addEventListener('keydown', (e) => {
-      const step = new Big(handle.price).times('0.0005').round(d, 3).toFixed(d);
-      if (e.key === 'ArrowUp' || e.key === 'ArrowDown') {
-        e.preventDefault();
-        const next = e.key === 'ArrowUp' ? new Big(handle.price).plus(step) : new Big(handle.price).minus(step);
-        if (next.gt(0)) setPrice(next.toFixed(d));
-      } else if (e.key === 'Enter') {
-        e.preventDefault();
-        void commit();
-      } else if (e.key === 'Escape') {
-        setPrice(handle.original);
-      }
-    });
-    setPrice(price);
-    this.overlay.append(el);
-    this.handles.push(handle);
-  }
-
-  /** Keeps each handle on its line as the chart scrolls and rescales. */
-  private placeHandles(): void {
-    if (!this.handles.length) return;
-    const axis = this.chart.priceScale('right').width();
-    const height = this.chart.panes()[0]?.getHeight() ?? 0;
-    for (const hd of this.handles) {
-      const y = this.candles.priceToCoordinate(Number(hd.price));
-      hd.el.hidden = y === null || y < 0 || y > height;
-      if (y !== null) {
-        hd.el.style.top = `${y}px`;
-        hd.el.style.right = `${axis + 8}px`;
-      }
-    }
   }
 }
 
