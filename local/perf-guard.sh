@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Instruction-count regression guard for the engine core (issue 12, goal 6).
 #
-# Counts, with callgrind, the instructions of a tick with 1,000 and with 1,000,000 open
-# positions and of one open+close pair (engine/examples/perf_guard.rs), and compares each
-# with local/perf-guard.baseline. Instruction counts do not move with the machine's load,
-# so this is stable where wall-clock benchmarks are not. Not part of `cargo test` (a run
-# takes a few minutes under valgrind). valgrind is installed when missing (apt-get).
+# Counts, with callgrind, the instructions of a quiet tick with 1,000 and with 1,000,000 open
+# positions and with 1,000 positions plus 1,000 pending orders, of one open+close pair, and of
+# one input of the mixed stream (90% ticks): engine/examples/perf_guard.rs, whose inputs are
+# the criterion bench's. Compares each with local/perf-guard.baseline. Instruction counts do
+# not move with the machine's load, so this is stable where wall-clock benchmarks are not.
+# Not part of `cargo test` (a run takes a few minutes under valgrind). valgrind is installed
+# when missing (apt-get).
 #
 #   local/perf-guard.sh              # check against the baseline (exit 1 on a regression)
 #   UPDATE=1 local/perf-guard.sh     # re-record the baseline after an intended change
@@ -31,8 +33,8 @@ fi
 (cd "$root" && cargo build --release -q -p engine --no-default-features --example perf_guard)
 bin="$target/release/examples/perf_guard"
 
-# scenario, units measured (ticks or pairs)
-scenarios=("tick_1k 20000" "tick_1m 20000" "open_close 2000")
+# scenario, units measured (ticks, pairs or inputs)
+scenarios=("tick_1k 20000" "tick_1m 20000" "tick_orders_1k 20000" "open_close 2000" "mixed 20000")
 
 count() { # scenario units -> instructions per unit
   local file="$out/$1.out"
@@ -55,7 +57,7 @@ done
 
 if [ "${UPDATE:-0}" = 1 ]; then
   {
-    echo "# instructions per unit (tick or open+close pair); written by UPDATE=1 local/perf-guard.sh"
+    echo "# instructions per unit (tick, open+close pair or mixed input); written by UPDATE=1 local/perf-guard.sh"
     for s in "${scenarios[@]}"; do
       set -- $s
       echo "$1 ${measured[$1]}"

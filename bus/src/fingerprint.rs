@@ -71,11 +71,11 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             out.put_str("asset", asset.symbol());
             out.put_str("side", side.as_str());
             out.decimal("quantity", Some(quantity.value()));
-            out.put("leverage", leverage.value());
+            out.integer("leverage", Some(leverage.value()));
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
             out.decimal("expected_price", expected_price.map(|p| p.value()));
-            out.put("max_slippage_bps", OrEmpty(*max_slippage_bps));
+            out.integer("max_slippage_bps", *max_slippage_bps);
             // Added after v1: a line only when set, so every command written before it keeps
             // its fingerprint.
             out.decimal_if_set("trailing_distance", trailing_distance.map(|p| p.value()));
@@ -85,7 +85,7 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             position_id,
         } => {
             out.user(user_id);
-            out.put("position_id", position_id);
+            out.integer("position_id", Some(position_id.0));
         }
         Command::ModifyPosition(ModifyPosition {
             user_id,
@@ -95,7 +95,7 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             trailing_distance,
         }) => {
             out.user(user_id);
-            out.put("position_id", position_id);
+            out.integer("position_id", Some(position_id.0));
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
             out.decimal_if_set("trailing_distance", trailing_distance.map(|p| p.value()));
@@ -105,8 +105,8 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             position_id,
             quantity,
         }) => {
-            out.put("user_id", user_id);
-            out.put("position_id", position_id);
+            out.user(user_id);
+            out.integer("position_id", Some(position_id.0));
             out.decimal("quantity", Some(quantity.value()));
         }
         Command::PlaceOrder(PlaceOrder {
@@ -121,20 +121,20 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             take_profit,
             expires_at,
         }) => {
-            out.put("user_id", user_id);
-            out.put("asset", asset.symbol());
-            out.put("side", side.as_str());
-            out.put("order_type", order_type.as_str());
+            out.user(user_id);
+            out.put_str("asset", asset.symbol());
+            out.put_str("side", side.as_str());
+            out.put_str("order_type", order_type.as_str());
             out.decimal("price", Some(price.value()));
             out.decimal("quantity", Some(quantity.value()));
-            out.put("leverage", leverage.value());
+            out.integer("leverage", Some(leverage.value()));
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
-            out.put("expires_at", OrEmpty(*expires_at));
+            out.integer("expires_at", *expires_at);
         }
         Command::CancelOrder { user_id, order_id } => {
-            out.put("user_id", user_id);
-            out.put("order_id", order_id);
+            out.user(user_id);
+            out.integer("order_id", Some(order_id.0));
         }
         Command::ModifyOrder(ModifyOrder {
             user_id,
@@ -144,12 +144,12 @@ fn write_canonical<W: fmt::Write>(command: &Command, out: &mut Lines<W>) {
             take_profit,
             expires_at,
         }) => {
-            out.put("user_id", user_id);
-            out.put("order_id", order_id);
+            out.user(user_id);
+            out.integer("order_id", Some(order_id.0));
             out.decimal("price", price.map(|p| p.value()));
             out.decimal("stop_loss", stop_loss.map(|p| p.value()));
             out.decimal("take_profit", take_profit.map(|p| p.value()));
-            out.put("expires_at", OrEmpty(*expires_at));
+            out.integer("expires_at", *expires_at);
         }
     }
 }
@@ -179,12 +179,23 @@ impl<W: fmt::Write> Lines<W> {
         self.put_str("user_id", text);
     }
 
-    fn put(&mut self, name: &str, value: impl fmt::Display) {
-        let _ = writeln!(self.0, "{name}={value}");
+    /// `name=<digits>`, or `name=` when absent: the text of `Display`, built on the stack.
+    fn integer(&mut self, name: &str, value: Option<impl Into<i128>>) {
+        let text = value.map(|v| {
+            let v: i128 = v.into();
+            NumberText::new(v < 0, v.unsigned_abs(), 0)
+        });
+        self.put_str(name, text.as_ref().map_or("", NumberText::as_str));
     }
 
+    /// `name=<decimal>` normalised (no trailing zeros), or `name=` when absent: the text
+    /// `Display` writes for the normalised value, built on the stack.
     fn decimal(&mut self, name: &str, value: Option<Decimal>) {
-        self.put(name, OrEmpty(value.map(|d| d.normalize())));
+        let text = value.map(|d| {
+            let d = d.normalize();
+            NumberText::new(d.is_sign_negative(), d.mantissa().unsigned_abs(), d.scale())
+        });
+        self.put_str(name, text.as_ref().map_or("", NumberText::as_str));
     }
 
     /// For a field added to a command after its first version: no line at all when absent.
@@ -195,15 +206,61 @@ impl<W: fmt::Write> Lines<W> {
     }
 }
 
-/// An optional value: its text, or nothing.
-struct OrEmpty<T>(Option<T>);
+/// The text of a number as `Display` writes it, built right to left in a stack buffer:
+/// an optional `-`, the digits of `magnitude`, and a point `scale` digits from the right
+/// (`0.05` for 5 at scale 2). Large enough for any `i128` or `Decimal`.
+struct NumberText {
+    buf: [u8; 48],
+    start: usize,
+}
 
-impl<T: fmt::Display> fmt::Display for OrEmpty<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(v) => v.fmt(f),
-            None => Ok(()),
+impl NumberText {
+    fn new(negative: bool, magnitude: u128, scale: u32) -> Self {
+        let mut text = Self {
+            buf: [0; 48],
+            start: 48,
+        };
+        // Ids, prices and quantities fit 64 bits, whose digits are far cheaper to take.
+        match u64::try_from(magnitude) {
+            Ok(small) => text.digits(small, scale),
+            Err(_) => text.digits(magnitude, scale),
         }
+        if negative && magnitude != 0 {
+            text.push(b'-');
+        }
+        text
+    }
+
+    /// The digits of `n`, at least one before the point.
+    fn digits<N>(&mut self, mut n: N, scale: u32)
+    where
+        N: Copy + PartialEq + From<u8> + std::ops::Rem<Output = N> + std::ops::DivAssign,
+        N: TryInto<u8>,
+    {
+        let (ten, zero) = (N::from(10), N::from(0));
+        let mut written = 0;
+        loop {
+            let digit: u8 = (n % ten).try_into().unwrap_or(0);
+            self.push(b'0' + digit);
+            n /= ten;
+            written += 1;
+            if written == scale {
+                self.push(b'.');
+            }
+            if n == zero && written > scale {
+                break;
+            }
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.start -= 1;
+        self.buf[self.start] = byte;
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, '.' and '-' are ever pushed.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
     }
 }
 
@@ -281,6 +338,49 @@ mod tests {
             let text = String::from_utf8(canonical_bytes(&Command::CreateAccount { user_id }))
                 .expect("text");
             assert!(text.contains(&format!("\nuser_id={user_id}\n")), "{text}");
+        }
+    }
+
+    /// The stack-built number text is `Display`'s, for integers and for normalised decimals
+    /// of every scale, sign and length (a 96-bit mantissa at most).
+    #[test]
+    fn numbers_are_written_as_their_display_text() {
+        let integer = |v: i128| {
+            NumberText::new(v < 0, v.unsigned_abs(), 0)
+                .as_str()
+                .to_owned()
+        };
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            42,
+            -7,
+            i128::from(u64::MAX),
+            i128::from(i64::MIN),
+        ] {
+            assert_eq!(integer(v), v.to_string());
+        }
+        let mantissas = [
+            0i128,
+            1,
+            5,
+            9,
+            10,
+            100,
+            123_456_789,
+            (1 << 96) - 1,
+            600_005,
+            10_000,
+        ];
+        for m in mantissas.into_iter().flat_map(|m| [m, -m]) {
+            for scale in 0..=28 {
+                let d = Decimal::from_i128_with_scale(m, scale).normalize();
+                let text =
+                    NumberText::new(d.is_sign_negative(), d.mantissa().unsigned_abs(), d.scale());
+                assert_eq!(text.as_str(), d.to_string(), "{m} at scale {scale}");
+            }
         }
     }
 

@@ -1,88 +1,22 @@
 //! The workload of the instruction-count regression guard (`local/perf-guard.sh`): one
-//! scenario per run, its inputs built outside [`measured`], the only function callgrind
-//! counts (`--toggle-collect`). Instruction counts do not move with the machine's load, so a
+//! scenario per run, its inputs built (by the criterion bench's own builders, included from
+//! `benches/workload`) outside [`measured`], the only function callgrind counts
+//! (`--toggle-collect`). Instruction counts do not move with the machine's load, so a
 //! committed baseline can be checked on a busy 2-core machine.
 //!
-//! `cargo run --release -p engine --example perf_guard -- <tick_1k|tick_1m|open_close> [n]`
-//! runs the scenario natively (no counting) and prints how many inputs `measured` applied.
+//! `cargo run --release -p engine --example perf_guard -- <scenario> [n]` runs a scenario
+//! natively (no counting) and prints how many inputs `measured` applied. Scenarios:
+//! `tick_1k`, `tick_1m` (quiet ticks, 1,000 / 1,000,000 open positions), `tick_orders_1k`
+//! (quiet ticks, 1,000 positions and 1,000 pending orders), `open_close` (pairs, 10,000
+//! open) and `mixed` (goal 4's stream: 90% ticks, 10,000 open); `n` ticks, pairs or inputs.
 
-use bus::{
-    Asset, Command, CommandEnvelope, CommandId, EngineInput, Leverage, OpenPosition, PositionId,
-    Price, PriceTick, Quantity, Side, UserId,
-};
-use engine::{Engine, EngineConfig};
-use rust_decimal::Decimal;
+use bus::EngineInput;
+use engine::Engine;
 
-const USERS: u64 = 1_000;
+#[path = "../benches/workload/mod.rs"]
+mod workload;
 
-fn user(n: u64) -> UserId {
-    UserId(uuid::Uuid::from_u128(u128::from(n % USERS) + 1))
-}
-
-fn price(cents: i64) -> Price {
-    Price::new(Decimal::new(cents, 2)).expect("positive")
-}
-
-fn tick(bid_cents: i64) -> EngineInput {
-    EngineInput::PriceTick(PriceTick {
-        asset: Asset::Btc,
-        bid: price(bid_cents),
-        ask: price(bid_cents + 100),
-        ts: 0,
-    })
-}
-
-fn command(id: u64, command: Command) -> EngineInput {
-    EngineInput::Command(CommandEnvelope {
-        id: CommandId::new(format!("guard-{id}")).expect("id"),
-        command,
-    })
-}
-
-/// Position `n` as in the criterion bench: 10x, stop-loss and take-profit 5% away, so a tick
-/// within +-4% of 65,000 triggers nothing.
-fn open(n: u64) -> Command {
-    let side = if n.is_multiple_of(2) {
-        Side::Buy
-    } else {
-        Side::Sell
-    };
-    let wobble = (n % 1000) as i64;
-    let (sl, tp) = match side {
-        Side::Buy => (6_175_000 - wobble, 6_825_000 + wobble),
-        Side::Sell => (6_825_000 + wobble, 6_175_000 - wobble),
-    };
-    Command::OpenPosition(OpenPosition {
-        user_id: user(n),
-        asset: Asset::Btc,
-        side,
-        quantity: Quantity::new(Decimal::new(1 + (n % 50) as i64, 4)).expect("positive"),
-        leverage: Leverage::new(10).expect("10x"),
-        stop_loss: Some(price(sl)),
-        take_profit: Some(price(tp)),
-        expected_price: None,
-        max_slippage_bps: None,
-        trailing_distance: None,
-    })
-}
-
-fn engine_with(positions: u64) -> Engine {
-    let config = EngineConfig {
-        initial_balance: Decimal::new(1_000_000_000, 0),
-        idempotency_window: 10_000,
-        ..Default::default()
-    };
-    let mut engine = Engine::new(config);
-    for u in 0..USERS {
-        engine.apply(command(u, Command::CreateAccount { user_id: user(u) }), 0);
-    }
-    engine.apply(tick(6_500_000), 0);
-    for n in 0..positions {
-        engine.apply(command(USERS + n, open(n)), 0);
-    }
-    assert_eq!(engine.open_positions() as u64, positions);
-    engine
-}
+use workload::{Mixed, engine_with, engine_with_orders, open_close_pairs, quiet_tick};
 
 /// The counted part: applies every input in order.
 #[inline(never)]
@@ -93,46 +27,39 @@ fn measured(engine: &mut Engine, inputs: Vec<EngineInput>) {
 }
 
 fn quiet_ticks(n: u64) -> Vec<EngineInput> {
-    (1..=n)
-        .map(|i| tick(6_400_000 + ((i * 7919) % 200_000) as i64))
-        .collect()
-}
-
-/// `n` open+close pairs against 10,000 open positions.
-fn pairs(engine: &Engine, n: u64) -> Vec<EngineInput> {
-    let first = engine.open_positions() as u64;
-    let base = engine.next_position_id().0;
-    let mut inputs = Vec::new();
-    for k in 0..n {
-        inputs.push(command(10_000_000 + 2 * k, open(first + k)));
-        let close = Command::ClosePosition {
-            user_id: user(first + k),
-            position_id: PositionId(base + k),
-        };
-        inputs.push(command(10_000_001 + 2 * k, close));
-    }
-    inputs
+    (1..=n).map(quiet_tick).collect()
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let scenario = args.next().unwrap_or_default();
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let mut stream = Mixed::new(20_000_000);
     let (mut engine, inputs, open_after) = match scenario.as_str() {
         "tick_1k" => (engine_with(1_000), quiet_ticks(n), 1_000),
         "tick_1m" => (engine_with(1_000_000), quiet_ticks(n), 1_000_000),
+        "tick_orders_1k" => (engine_with_orders(1_000), quiet_ticks(n), 1_000),
         "open_close" => {
             let engine = engine_with(10_000);
-            let inputs = pairs(&engine, n);
+            let inputs = open_close_pairs(&engine, 10_000_000, n);
+            (engine, inputs, 10_000)
+        }
+        "mixed" => {
+            let engine = engine_with(10_000);
+            let inputs = stream.batch(&engine, n);
             (engine, inputs, 10_000)
         }
         other => {
-            eprintln!("unknown scenario {other:?}: tick_1k, tick_1m or open_close");
+            eprintln!(
+                "unknown scenario {other:?}: tick_1k, tick_1m, tick_orders_1k, open_close or mixed"
+            );
             std::process::exit(2);
         }
     };
     let count = inputs.len();
     measured(&mut engine, inputs);
+    // An open the stream left unmatched (n not a multiple of 20) is closed uncounted.
+    stream.settle(&mut engine);
     assert_eq!(engine.open_positions(), open_after, "nothing triggered");
     println!("{scenario}: {count} inputs, {n} units");
 }

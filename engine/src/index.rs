@@ -12,20 +12,22 @@
 //! level with more than 8 decimals can at worst be a candidate that is then not triggered.
 //!
 //! A liquidation entry is keyed by the position's exact level (`open ∓ margin / quantity`,
-//! not the rounded price shown), widened by one key unit towards the open price: the division
-//! behind the level is rounded at 28 significant digits, far below 1e-8, so the widened key
-//! keeps every position that [`crate::math::is_liquidated`] (the exact re-check, by
-//! multiplication) liquidates among the candidates.
-
-use std::collections::BTreeSet;
-use std::ops::Bound;
+//! not the rounded price shown), floored to 1e-8 in integers: `open * 10^8 ∓ margin * 10^8 /
+//! quantity` on the mantissas, the quotient rounded towards the open price, which is exactly
+//! `floor(level * 10^8)` (no `Decimal` division, which cost more than the rest of an insert).
+//! Where the mantissas do not fit (or the open price has more than 8 decimals) the key is the
+//! `Decimal` level widened by one key unit towards the open price: that division is rounded at
+//! 28 significant digits, far below 1e-8. Either way every position that
+//! [`crate::math::is_liquidated`] (the exact re-check, by multiplication) liquidates is among
+//! the candidates.
 
 use bus::{Asset, Position, PositionId, Price, Side};
 use rust_decimal::Decimal;
 
+use crate::key_set::KeySet;
 use crate::math;
 
-type Levels = BTreeSet<(i64, PositionId)>;
+type Levels = KeySet<PositionId>;
 
 /// Decimals kept in an index key.
 const KEY_DECIMALS: u32 = 8;
@@ -41,10 +43,29 @@ const POW10: [i128; 29] = {
     table
 };
 
+/// The powers of ten a key multiplies by, as `i64`.
+const POW10_I64: [i64; KEY_DECIMALS as usize + 1] = {
+    let mut table = [1i64; KEY_DECIMALS as usize + 1];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
 /// `floor(value * 10^8)`, saturating at the bounds of `i64`.
 pub(crate) fn key(value: Decimal) -> i64 {
     let mantissa = value.mantissa();
     let scale = value.scale();
+    // Every tick keys its bid and ask: a price with at most 8 decimals whose key fits takes
+    // one 64-bit multiply instead of 128-bit arithmetic.
+    if scale <= KEY_DECIMALS
+        && let Ok(small) = i64::try_from(mantissa)
+        && let Some(k) = small.checked_mul(POW10_I64[(KEY_DECIMALS - scale) as usize])
+    {
+        return k;
+    }
     let scaled = if scale <= KEY_DECIMALS {
         mantissa.saturating_mul(POW10[(KEY_DECIMALS - scale) as usize])
     } else {
@@ -53,15 +74,42 @@ pub(crate) fn key(value: Decimal) -> i64 {
     i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// The key of a position's liquidation entry: its exact level, widened by one unit towards
-/// the open price (see the module doc).
+/// `floor(level * 10^8)` of a position's exact liquidation level, in integers; none when the
+/// open price has more than 8 decimals or a product does not fit 128 bits.
+fn exact_liquidation_key(
+    side: Side,
+    open: Decimal,
+    margin: Decimal,
+    quantity: Decimal,
+) -> Option<i64> {
+    let open_units = open
+        .mantissa()
+        .checked_mul(*POW10.get(KEY_DECIMALS.checked_sub(open.scale())? as usize)?)?;
+    // margin * 10^8 / quantity = (m * 10^(8 + sq)) / (q * 10^sm) on the mantissas.
+    let numerator = margin
+        .mantissa()
+        .checked_mul(*POW10.get((KEY_DECIMALS + quantity.scale()) as usize)?)?;
+    let denominator = quantity
+        .mantissa()
+        .checked_mul(*POW10.get(margin.scale() as usize)?)?;
+    if denominator <= 0 {
+        return None;
+    }
+    let units = match side {
+        // floor(open - x) = open - ceil(x) for a whole `open`.
+        Side::Buy => open_units.checked_sub(-(-numerator).div_euclid(denominator))?,
+        Side::Sell => open_units.checked_add(numerator.div_euclid(denominator))?,
+    };
+    Some(i64::try_from(units).unwrap_or(if units < 0 { i64::MIN } else { i64::MAX }))
+}
+
+/// The key of a position's liquidation entry (see the module doc).
 fn liquidation_key(p: &Position) -> i64 {
-    let level = math::liquidation_level(
-        p.side,
-        p.open_price.value(),
-        p.margin.value(),
-        p.quantity.value(),
-    );
+    let (open, margin, quantity) = (p.open_price.value(), p.margin.value(), p.quantity.value());
+    if let Some(exact) = exact_liquidation_key(p.side, open, margin, quantity) {
+        return exact;
+    }
+    let level = math::liquidation_level(p.side, open, margin, quantity);
     match p.side {
         Side::Buy => key(level).saturating_add(1),
         Side::Sell => key(level).saturating_sub(1),
@@ -89,47 +137,29 @@ pub struct TriggerIndex {
 const LOWEST_ID: PositionId = PositionId(0);
 const HIGHEST_ID: PositionId = PositionId(u64::MAX);
 
-/// Ids of entries whose key is at or above `price`. The common case, nothing crossed, costs
-/// one look at the highest entry. `lowest` is the smallest id (generic over the id type: the
-/// pending-order and trailing-stop indexes use the same walk).
-pub(crate) fn at_or_above<T: Ord + Copy>(
-    levels: &BTreeSet<(i64, T)>,
-    price: i64,
-    lowest: T,
-    out: &mut Vec<T>,
-) {
-    if levels.last().is_some_and(|&(highest, _)| highest >= price) {
-        out.extend(
-            levels
-                .range((Bound::Included((price, lowest)), Bound::Unbounded))
-                .map(|&(_, id)| id),
-        );
-    }
+/// A quote's bid and ask as keys: computed once per tick for every index the tick asks
+/// (positions, trailing stops, pending orders).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QuoteKeys {
+    pub(crate) bid: i64,
+    pub(crate) ask: i64,
 }
 
-/// Ids of entries whose key is at or below `price`; nothing crossed costs one look at the
-/// lowest entry. `highest` is the largest id.
-pub(crate) fn at_or_below<T: Ord + Copy>(
-    levels: &BTreeSet<(i64, T)>,
-    price: i64,
-    highest: T,
-    out: &mut Vec<T>,
-) {
-    if levels.first().is_some_and(|&(lowest, _)| lowest <= price) {
-        out.extend(
-            levels
-                .range((Bound::Unbounded, Bound::Included((price, highest))))
-                .map(|&(_, id)| id),
-        );
+impl QuoteKeys {
+    pub(crate) fn of(bid: Decimal, ask: Decimal) -> Self {
+        Self {
+            bid: key(bid),
+            ask: key(ask),
+        }
     }
-}
 
-/// Whether `bid > ask`, decided on the integer keys unless they tie (floors that differ
-/// order the exact values the same way).
-pub fn is_crossed(bid: Decimal, ask: Decimal) -> bool {
-    match key(bid).cmp(&key(ask)) {
-        std::cmp::Ordering::Equal => bid > ask,
-        order => order.is_gt(),
+    /// Whether `bid > ask` (the values these keys were made of), decided on the keys unless
+    /// they tie (floors that differ order the exact values the same way).
+    pub(crate) fn is_crossed(self, bid: Decimal, ask: Decimal) -> bool {
+        match self.bid.cmp(&self.ask) {
+            std::cmp::Ordering::Equal => bid > ask,
+            order => order.is_gt(),
+        }
     }
 }
 
@@ -146,13 +176,13 @@ impl TriggerIndex {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
         if p.liquidation_price.is_some() {
-            side.liquidation.insert((liquidation_key(p), id));
+            side.liquidation.insert(liquidation_key(p), id);
         }
         if let Some(level) = p.stop_loss {
-            side.stop_loss.insert((key(level.value()), id));
+            side.stop_loss.insert(key(level.value()), id);
         }
         if let Some(level) = p.take_profit {
-            side.take_profit.insert((key(level.value()), id));
+            side.take_profit.insert(key(level.value()), id);
         }
     }
 
@@ -160,13 +190,13 @@ impl TriggerIndex {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
         if p.liquidation_price.is_some() {
-            side.liquidation.remove(&(liquidation_key(p), id));
+            side.liquidation.remove(liquidation_key(p), id);
         }
         if let Some(level) = p.stop_loss {
-            side.stop_loss.remove(&(key(level.value()), id));
+            side.stop_loss.remove(key(level.value()), id);
         }
         if let Some(level) = p.take_profit {
-            side.take_profit.remove(&(key(level.value()), id));
+            side.take_profit.remove(key(level.value()), id);
         }
     }
 
@@ -176,28 +206,29 @@ impl TriggerIndex {
         let id = p.id;
         let side = self.side_mut(p.asset, p.side);
         if let Some(level) = from {
-            side.stop_loss.remove(&(key(level.value()), id));
+            side.stop_loss.remove(key(level.value()), id);
         }
         if let Some(level) = p.stop_loss {
-            side.stop_loss.insert((key(level.value()), id));
+            side.stop_loss.insert(key(level.value()), id);
         }
     }
 
-    /// Positions of `asset` that a quote of `bid`/`ask` may trigger (a superset of those it
-    /// does, see the module doc), sorted by id and without duplicates. Buys are valued at the
-    /// bid, sells at the ask.
-    pub fn candidates(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<PositionId> {
+    /// Positions of `asset` that a quote may trigger (a superset of those it does, see the
+    /// module doc), sorted by id and without duplicates. Buys are valued at the bid, sells at
+    /// the ask.
+    pub fn candidates(&self, asset: Asset, quote: QuoteKeys) -> Vec<PositionId> {
         let levels = &self.assets[asset.index()];
-        let (bid, ask) = (key(bid), key(ask));
+        let QuoteKeys { bid, ask } = quote;
         let mut out = Vec::new();
         // A buy is hit when the bid falls to its liquidation or stop level, or rises to its
         // take-profit; a sell is the mirror image at the ask.
-        at_or_above(&levels.buy.liquidation, bid, LOWEST_ID, &mut out);
-        at_or_above(&levels.buy.stop_loss, bid, LOWEST_ID, &mut out);
-        at_or_below(&levels.buy.take_profit, bid, HIGHEST_ID, &mut out);
-        at_or_below(&levels.sell.liquidation, ask, HIGHEST_ID, &mut out);
-        at_or_below(&levels.sell.stop_loss, ask, HIGHEST_ID, &mut out);
-        at_or_above(&levels.sell.take_profit, ask, LOWEST_ID, &mut out);
+        let (buy, sell) = (&levels.buy, &levels.sell);
+        buy.liquidation.at_or_above(bid, LOWEST_ID, &mut out);
+        buy.stop_loss.at_or_above(bid, LOWEST_ID, &mut out);
+        buy.take_profit.at_or_below(bid, HIGHEST_ID, &mut out);
+        sell.liquidation.at_or_below(ask, HIGHEST_ID, &mut out);
+        sell.stop_loss.at_or_below(ask, HIGHEST_ID, &mut out);
+        sell.take_profit.at_or_above(ask, LOWEST_ID, &mut out);
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();
@@ -217,7 +248,7 @@ impl TriggerIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::{TriggerIndex, key};
+    use super::{QuoteKeys, TriggerIndex, key};
     use bus::{Asset, Position, PositionId, Side, UserId};
     use rust_decimal::Decimal;
 
@@ -265,7 +296,8 @@ mod tests {
             for step in 0..40 {
                 let price = start + Decimal::new(step, 9);
                 let exact = crate::trading::is_liquidated(&p, price);
-                let candidate = index.candidates(Asset::Eth, price, price) == vec![p.id];
+                let quote = QuoteKeys::of(price, price);
+                let candidate = index.candidates(Asset::Eth, quote) == vec![p.id];
                 assert!(candidate || !exact, "{side:?} at {price} missed");
                 liquidated += usize::from(exact);
                 candidates += usize::from(candidate);
@@ -281,15 +313,48 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The integer key is `floor(level * 10^8)` of the exact level: decided with exact
+        /// multiplications, `K / 10^8 <= level < (K + 1) / 10^8`.
+        #[test]
+        fn integer_liquidation_keys_floor_the_exact_level(
+            buy: bool,
+            open in 1i64..100_000_000_000,
+            open_scale in 0u32..=8,
+            margin in 1i64..10_000_000_000,
+            quantity in 1i64..100_000_000,
+            quantity_scale in 0u32..=8,
+        ) {
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let open = Decimal::new(open, open_scale);
+            let margin = Decimal::new(margin, 2);
+            let quantity = Decimal::new(quantity, quantity_scale);
+            let k = super::exact_liquidation_key(side, open, margin, quantity).expect("fits");
+            // A level beyond what a key holds saturates (and is no price a tick can carry).
+            proptest::prop_assume!(k != i64::MIN && k != i64::MAX);
+            let (at, above) = (Decimal::new(k, 8), Decimal::new(k + 1, 8));
+            // Buy: level = open - m/q >= x  <=>  (open - x) * q >= m. Sell: level = open + m/q
+            // >= x  <=>  (x - open) * q <= m.
+            let (at_or_below_level, above_level) = match side {
+                Side::Buy => ((open - at) * quantity >= margin, (open - above) * quantity < margin),
+                Side::Sell => ((at - open) * quantity <= margin, (above - open) * quantity > margin),
+            };
+            proptest::prop_assert!(at_or_below_level && above_level, "{side:?} key {k}");
+        }
+    }
+
     #[test]
     fn crossed_quotes_are_decided_exactly() {
-        let d = |s: &str| s.parse::<Decimal>().expect("decimal");
-        assert!(super::is_crossed(d("100.01"), d("100.00")));
-        assert!(!super::is_crossed(d("100.00"), d("100.00")));
-        assert!(!super::is_crossed(d("99.99"), d("100.00")));
+        let crossed = |bid: &str, ask: &str| {
+            let (bid, ask) = (bid.parse().expect("bid"), ask.parse().expect("ask"));
+            QuoteKeys::of(bid, ask).is_crossed(bid, ask)
+        };
+        assert!(crossed("100.01", "100.00"));
+        assert!(!crossed("100.00", "100.00"));
+        assert!(!crossed("99.99", "100.00"));
         // Equal keys, different values beyond 8 decimals.
-        assert!(super::is_crossed(d("1.000000001"), d("1.0000000001")));
-        assert!(!super::is_crossed(d("1.0000000001"), d("1.000000001")));
+        assert!(crossed("1.000000001", "1.0000000001"));
+        assert!(!crossed("1.0000000001", "1.000000001"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod checks;
 pub mod config;
 mod idempotency;
 mod index;
+mod key_set;
 pub mod math;
 mod order_index;
 mod orders;

@@ -17,14 +17,13 @@
 //! answers which orders have expired. Derived from the orders, rebuilt on restore, never
 //! serialised.
 
-use std::collections::BTreeSet;
-
 use bus::{Asset, Order, OrderId, OrderType, Side, TimestampMs};
 use rust_decimal::Decimal;
 
-use crate::index::{at_or_above, at_or_below, key};
+use crate::index::{QuoteKeys, key};
+use crate::key_set::KeySet;
 
-type Keys = BTreeSet<(i64, OrderId)>;
+type Keys = KeySet<OrderId>;
 
 const LOWEST: OrderId = OrderId(0);
 const HIGHEST: OrderId = OrderId(u64::MAX);
@@ -40,7 +39,8 @@ struct AssetOrders {
 #[derive(Debug, Default, Clone)]
 pub struct OrderIndex {
     assets: [AssetOrders; 3],
-    expiry: BTreeSet<(TimestampMs, OrderId)>,
+    /// `(expires_at, id)`.
+    expiry: KeySet<OrderId>,
 }
 
 /// Whether an order fills at a quote of `bid`/`ask` (exact).
@@ -66,29 +66,28 @@ impl OrderIndex {
     }
 
     pub fn insert(&mut self, o: &Order) {
-        self.keys_mut(o).insert((key(o.price.value()), o.id));
+        self.keys_mut(o).insert(key(o.price.value()), o.id);
         if let Some(at) = o.expires_at {
-            self.expiry.insert((at, o.id));
+            self.expiry.insert(at, o.id);
         }
     }
 
     pub fn remove(&mut self, o: &Order) {
-        self.keys_mut(o).remove(&(key(o.price.value()), o.id));
+        self.keys_mut(o).remove(key(o.price.value()), o.id);
         if let Some(at) = o.expires_at {
-            self.expiry.remove(&(at, o.id));
+            self.expiry.remove(at, o.id);
         }
     }
 
-    /// Orders of `asset` that a quote of `bid`/`ask` may fill (a superset of those it does),
-    /// sorted by id.
-    pub fn candidates(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<OrderId> {
+    /// Orders of `asset` that a quote may fill (a superset of those it does), sorted by id.
+    pub fn candidates(&self, asset: Asset, quote: QuoteKeys) -> Vec<OrderId> {
         let a = &self.assets[asset.index()];
-        let (bid, ask) = (key(bid), key(ask));
+        let QuoteKeys { bid, ask } = quote;
         let mut out = Vec::new();
-        at_or_above(&a.buy_limit, ask, LOWEST, &mut out);
-        at_or_below(&a.buy_stop, ask, HIGHEST, &mut out);
-        at_or_below(&a.sell_limit, bid, HIGHEST, &mut out);
-        at_or_above(&a.sell_stop, bid, LOWEST, &mut out);
+        a.buy_limit.at_or_above(ask, LOWEST, &mut out);
+        a.buy_stop.at_or_below(ask, HIGHEST, &mut out);
+        a.sell_limit.at_or_below(bid, HIGHEST, &mut out);
+        a.sell_stop.at_or_above(bid, LOWEST, &mut out);
         if out.len() > 1 {
             out.sort_unstable();
         }
@@ -96,16 +95,11 @@ impl OrderIndex {
     }
 
     /// Orders whose expiry is at or before `now`, earliest expiry first (ties in id order).
-    /// Nothing expired costs one look at the earliest entry.
+    /// Nothing expired costs one comparison with the earliest expiry.
     pub fn expired(&self, now: TimestampMs) -> Vec<OrderId> {
-        match self.expiry.first() {
-            Some(&(first, _)) if first <= now => self
-                .expiry
-                .range(..=(now, HIGHEST))
-                .map(|&(_, id)| id)
-                .collect(),
-            _ => Vec::new(),
-        }
+        let mut out = Vec::new();
+        self.expiry.at_or_below(now, HIGHEST, &mut out);
+        out
     }
 
     /// Number of indexed entries: one per order plus one per expiry (for tests).
@@ -122,6 +116,7 @@ impl OrderIndex {
 #[cfg(test)]
 mod tests {
     use super::{OrderIndex, fills_at};
+    use crate::index::QuoteKeys;
     use bus::{Asset, Order, OrderId, OrderType, Side, UserId};
     use rust_decimal::Decimal;
 
@@ -159,7 +154,7 @@ mod tests {
         let start: Decimal = "149.99999999".parse().expect("start");
         for step in 0..30 {
             let p = start + Decimal::new(step, 9);
-            let candidates = index.candidates(Asset::Sol, p, p);
+            let candidates = index.candidates(Asset::Sol, QuoteKeys::of(p, p));
             assert!(candidates.is_sorted(), "{candidates:?}");
             for o in &orders {
                 if fills_at(o, p, p) {
@@ -167,7 +162,8 @@ mod tests {
                 }
             }
         }
-        assert!(index.candidates(Asset::Btc, start, start).is_empty());
+        let quote = QuoteKeys::of(start, start);
+        assert!(index.candidates(Asset::Btc, quote).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use bus::{
 
 use crate::checks::{check_levels, check_leverage, check_quantity, has_price_decimals};
 use crate::config::AssetSpec;
+use crate::index::QuoteKeys;
 use crate::order_index::fills_at;
 use crate::trading::{Engine, close_side_price, reject, trigger_reason};
 
@@ -178,17 +179,15 @@ impl Engine {
     }
 
     /// Cancels (`expired`) every order whose `expires_at` is at or before `now`, earliest
-    /// expiry first.
-    pub(crate) fn expire_orders(&mut self, now: TimestampMs) -> Vec<Event> {
-        self.order_index
-            .expired(now)
-            .into_iter()
-            .map(|id| Event::OrderCancelled {
+    /// expiry first, into `events`.
+    pub(crate) fn expire_orders(&mut self, now: TimestampMs, events: &mut Vec<Event>) {
+        for id in self.order_index.expired(now) {
+            events.push(Event::OrderCancelled {
                 order: self.remove_order(id),
                 reason: CancelReason::Expired,
                 at: now,
-            })
-            .collect()
+            });
+        }
     }
 
     /// Fills, in id order, the orders `tick` reaches (after the tick's closes and trailing
@@ -198,11 +197,12 @@ impl Engine {
     pub(crate) fn fill_orders(
         &mut self,
         tick: &PriceTick,
+        keys: QuoteKeys,
         now: TimestampMs,
         events: &mut Vec<Event>,
     ) {
         let (bid, ask) = (tick.bid.value(), tick.ask.value());
-        for id in self.order_index.candidates(tick.asset, bid, ask) {
+        for id in self.order_index.candidates(tick.asset, keys) {
             if !fills_at(&self.orders[&id], bid, ask) {
                 continue;
             }

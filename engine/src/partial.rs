@@ -35,7 +35,7 @@ impl Engine {
         };
         let fill = close_side_price(position.side, quote);
         let decimals = spec.price_decimals;
-        let mut remaining = self
+        let mut remaining = *self
             .positions
             .remove(&cmd.position_id)
             .expect("position checked above");
@@ -55,7 +55,8 @@ impl Engine {
             math::liquidation_price(remaining.side, open, left_margin, left_qty, decimals)
                 .and_then(price);
         self.triggers.insert(&remaining);
-        self.positions.insert(remaining.id, remaining.clone());
+        self.positions
+            .insert(remaining.id, Box::new(remaining.clone()));
         let account = self
             .accounts
             .get_mut(&remaining.user_id)

@@ -131,7 +131,7 @@ impl Engine {
         account.open.insert(id);
         self.triggers.insert(&position);
         self.trails.insert(&position);
-        self.positions.insert(id, position.clone());
+        self.positions.insert(id, Box::new(position.clone()));
         Ok(position)
     }
 
@@ -139,6 +139,7 @@ impl Engine {
     pub(crate) fn owned(&self, user_id: UserId, id: PositionId) -> Result<&Position, Rejection> {
         self.positions
             .get(&id)
+            .map(|p| &**p)
             .filter(|p| p.user_id == user_id)
             .ok_or_else(|| {
                 Rejection::new(
@@ -200,7 +201,7 @@ impl Engine {
             (stop_loss, trailed) =
                 trailed_stop(position.side, quote, cmd.stop_loss, cmd.trailing_distance);
         }
-        let mut position = self
+        let mut position = *self
             .positions
             .remove(&cmd.position_id)
             .expect("position checked above");
@@ -216,7 +217,8 @@ impl Engine {
         } else {
             self.trailed.remove(&position.id);
         }
-        self.positions.insert(position.id, position.clone());
+        self.positions
+            .insert(position.id, Box::new(position.clone()));
         events.push(Event::PositionModified {
             position: position.clone(),
             at: now,

@@ -158,7 +158,7 @@ impl Engine {
 
     /// Every open position (id order).
     pub fn positions(&self) -> impl Iterator<Item = &Position> {
-        self.positions.values()
+        self.positions.values().map(|p| &**p)
     }
 
     /// The number of levels in the trigger indexes (equals the levels of open positions).

@@ -9,15 +9,14 @@
 //! above the ask's. Keys are floored 1e-8 fixed point like [`crate::index`], so a candidate
 //! is re-checked exactly; a stop exactly at `bid - distance` is a candidate that stays.
 
-use std::collections::BTreeSet;
-
 use bus::{Asset, Position, PositionId, Price, PriceTick, Side};
 use rust_decimal::Decimal;
 
-use crate::index::{at_or_above, at_or_below, key};
+use crate::index::{QuoteKeys, key};
+use crate::key_set::KeySet;
 use crate::trading::Engine;
 
-type Keys = BTreeSet<(i64, PositionId)>;
+type Keys = KeySet<PositionId>;
 
 #[derive(Debug, Default, Clone)]
 pub struct TrailIndex {
@@ -45,31 +44,27 @@ impl TrailIndex {
 
     pub fn insert(&mut self, p: &Position) {
         if let Some(k) = trail_key(p) {
-            self.keys_mut(p).insert((k, p.id));
+            self.keys_mut(p).insert(k, p.id);
         }
     }
 
     pub fn remove(&mut self, p: &Position) {
         if let Some(k) = trail_key(p) {
-            self.keys_mut(p).remove(&(k, p.id));
+            self.keys_mut(p).remove(k, p.id);
         }
     }
 
-    /// Trailing positions of `asset` whose stop a quote of `bid`/`ask` may move.
-    pub fn candidates(&self, asset: Asset, bid: Decimal, ask: Decimal) -> Vec<PositionId> {
+    /// Trailing positions of `asset` whose stop a quote may move.
+    pub fn candidates(&self, asset: Asset, quote: QuoteKeys) -> Vec<PositionId> {
         let mut out = Vec::new();
-        at_or_below(
-            &self.buy[asset.index()],
-            key(bid),
-            PositionId(u64::MAX),
-            &mut out,
-        );
-        at_or_above(&self.sell[asset.index()], key(ask), PositionId(0), &mut out);
+        let i = asset.index();
+        self.buy[i].at_or_below(quote.bid, PositionId(u64::MAX), &mut out);
+        self.sell[i].at_or_above(quote.ask, PositionId(0), &mut out);
         out
     }
 
     pub fn len(&self) -> usize {
-        self.buy.iter().chain(&self.sell).map(BTreeSet::len).sum()
+        self.buy.iter().chain(&self.sell).map(KeySet::len).sum()
     }
 }
 
@@ -108,10 +103,8 @@ pub(crate) fn trailed_stop(
 
 impl Engine {
     /// Moves the trailing stops a tick favours (after the tick's closes): O(log n) each.
-    pub(crate) fn move_trailing_stops(&mut self, tick: &PriceTick) {
-        let candidates = self
-            .trails
-            .candidates(tick.asset, tick.bid.value(), tick.ask.value());
+    pub(crate) fn move_trailing_stops(&mut self, tick: &PriceTick, keys: QuoteKeys) {
+        let candidates = self.trails.candidates(tick.asset, keys);
         for id in candidates {
             let Some(p) = self.positions.get_mut(&id) else {
                 continue;
@@ -137,6 +130,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::{TrailIndex, tighter, trail_level};
+    use crate::index::QuoteKeys;
     use bus::{Asset, Position, PositionId, PriceTick, Side, UserId};
 
     fn position(side: Side, sl: Option<&str>, distance: &str) -> Position {
@@ -188,9 +182,8 @@ mod tests {
                 moves,
                 "{side:?} {bid}/{ask}"
             );
-            let found = !index
-                .candidates(Asset::Eth, q.bid.value(), q.ask.value())
-                .is_empty();
+            let keys = QuoteKeys::of(q.bid.value(), q.ask.value());
+            let found = !index.candidates(Asset::Eth, keys).is_empty();
             assert!(found || !moves, "{side:?} {bid}/{ask} missed");
             index.remove(&p);
             assert_eq!(index.len(), 0);
