@@ -5,6 +5,8 @@
 //! - the floor: a bare JetStream publish-with-ack plus a bare core-NATS request/reply;
 //! - p50/p99 latency of one `EngineClient::send` (one caller), and its ratio to the floor;
 //! - commands per second through `send` with 1, 16 and 256 concurrent callers;
+//! - the time from starting the engine binary to its first answer with 100,000 inputs past its
+//!   snapshot to replay;
 //! - replay speed at recovery (the engine's own replay code, reading `ENGINE` from NATS), and
 //!   the pure core's share of it (decode + apply from memory).
 
@@ -187,6 +189,89 @@ async fn flood_ticks(nats: &async_nats::Client, names: &Names) {
     }
 }
 
+/// The engine binary as its own process on `names`, with `env` on top of the defaults.
+fn spawn_engine(db_url: &str, names: &Names, env: &[(&str, &str)]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .env("NATS_URL", nats_url())
+        .env("DATABASE_URL", db_url)
+        .env("ENGINE_PREFIX", names.prefix())
+        .env("ENGINE_PURGE_INPUTS", "false")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("engine binary")
+}
+
+/// Waits until the engine answers a query.
+async fn serving(client: &EngineClient) {
+    while client.ping().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn stop(mut child: tokio::process::Child, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([signal, &child.id().unwrap_or(0).to_string()])
+        .status();
+    let _ = child.wait().await;
+}
+
+/// Polls until `condition` holds (the bench's set-up steps, not its measurements).
+async fn until<F: std::future::Future<Output = bool>>(mut condition: impl FnMut() -> F) {
+    while !condition().await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An engine that never snapshots applies and acks 100,000 ticks and a command, and is
+/// killed; a new engine process then has all of them to replay. Returns the time from its
+/// start until it answers a query, and how many inputs it replayed to get there.
+async fn restart_with_backlog(
+    nats: &async_nats::Client,
+    js: &jetstream::Context,
+    client: &EngineClient,
+    db_url: &str,
+    names: &Names,
+) -> (Duration, u64) {
+    let no_snapshots = [
+        ("ENGINE_SNAPSHOT_EVERY", "1000000000"),
+        ("ENGINE_SNAPSHOT_SECS", "36000"),
+    ];
+    let engine = js.get_stream(names.engine_stream()).await.expect("stream");
+    let snapshot_seq = engine.get_info().await.expect("info").state.last_sequence;
+    let child = spawn_engine(db_url, names, &no_snapshots);
+    serving(client).await;
+    flood_ticks(nats, names).await;
+    let sentinel = CommandEnvelope {
+        id: id("sentinel".into()),
+        command: open(user(1)),
+    };
+    client.send(sentinel).await.expect("caught up");
+    let last = engine.get_info().await.expect("info").state.last_sequence;
+    until(|| async {
+        let info = engine
+            .consumer_info(recovery::DURABLE)
+            .await
+            .expect("consumer");
+        info.ack_floor.stream_sequence >= last
+    })
+    .await;
+    stop(child, "-KILL").await;
+    let lock = js
+        .get_key_value(engine::service::lock_bucket_name(names))
+        .await
+        .expect("lock bucket");
+    until(|| async { matches!(lock.get("writer").await, Ok(None)) }).await;
+    let t = Instant::now();
+    let child = spawn_engine(db_url, names, &no_snapshots);
+    serving(client).await;
+    let start_to_serving = t.elapsed();
+    stop(child, "-TERM").await;
+    (start_to_serving, last - snapshot_seq)
+}
+
 async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f64, f64, f64) {
     let js = jetstream::new(nats.clone());
     let mut engine = Engine::new(EngineConfig::default());
@@ -237,20 +322,9 @@ async fn bench() {
     ensure_streams(&js, &names, &StreamSettings::default())
         .await
         .expect("streams");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_engine"))
-        .env("NATS_URL", nats_url())
-        .env("DATABASE_URL", &db.url)
-        .env("ENGINE_PREFIX", names.prefix())
-        .env("ENGINE_PURGE_INPUTS", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("engine binary");
+    let child = spawn_engine(&db.url, &names, &[]);
     let client = EngineClient::new(nats.clone(), names.clone(), Duration::from_secs(30));
-    while client.ping().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    serving(&client).await;
     client.publish_tick(&tick(0)).await.expect("tick");
     for c in 0..256 {
         let cmd = CommandEnvelope {
@@ -270,16 +344,9 @@ async fn bench() {
             throughput(&client, callers, per, &format!("tp{callers}")).await,
         ));
     }
-    flood_ticks(&nats, &names).await;
-    let sentinel = CommandEnvelope {
-        id: id("sentinel".into()),
-        command: open(user(1)),
-    };
-    client.send(sentinel).await.expect("caught up");
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap_or(0).to_string()])
-        .status();
-    let _ = child.wait().await;
+    stop(child, "-TERM").await;
+    let (start_to_serving, to_replay) =
+        restart_with_backlog(&nats, &js, &client, &db.url, &names).await;
     let (inputs, via_nats, in_memory, decode_only, read_only) = replay_speed(&nats, &names).await;
     let floor_stream = format!("{}_FLOOR", names.prefix());
     let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
@@ -314,6 +381,10 @@ async fn bench() {
     for (callers, rate) in rates {
         println!("| `send` throughput, {callers} caller(s) | {rate:.0} commands/s |");
     }
+    println!(
+        "| engine start to serving, {to_replay} inputs to replay | {:.0} ms |",
+        start_to_serving.as_secs_f64() * 1e3
+    );
     println!("| replay at recovery ({inputs} inputs, from NATS) | {via_nats:.0} inputs/s |");
     println!(
         "| reading the stream alone (ordered consumer, no decode) | {read_only:.0} inputs/s |"

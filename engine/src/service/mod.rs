@@ -7,6 +7,7 @@
 //! last snapshot and frees the lock. The README's "Engine service" section has the story.
 
 mod lease;
+mod log_reader;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod observe;

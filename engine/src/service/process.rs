@@ -29,7 +29,7 @@ pub fn apply_logged(engine: &mut Engine, payload: &[u8], seq: u64, now: i64) -> 
     decode_logged(payload, seq).map(|input| engine.apply(input, now))
 }
 
-fn decode_logged(payload: &[u8], seq: u64) -> Option<EngineInput> {
+pub(super) fn decode_logged(payload: &[u8], seq: u64) -> Option<EngineInput> {
     match Envelope::<EngineInput>::decode(payload) {
         Ok(envelope) => Some(envelope.body),
         Err(e) => {

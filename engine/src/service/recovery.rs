@@ -15,15 +15,11 @@ use async_nats::jetstream::{
     consumer::{AckPolicy, DeliverPolicy, pull},
 };
 use bus::Names;
-use futures_util::StreamExt;
 
 use super::ServiceError;
-use super::process::{apply_logged, position};
+use super::log_reader::{self, Logged};
 use super::snapshot::{SnapshotStore, decode};
 use crate::{Engine, EngineConfig, Outcome};
-
-/// Inputs per pull request while replaying.
-const REPLAY_BATCH: usize = 5_000;
 
 /// The durable consumer the writing engine pulls from.
 pub const DURABLE: &str = "engine";
@@ -81,8 +77,9 @@ pub async fn replay(
     upto: u64,
     mut each: impl FnMut(u64, Outcome),
 ) -> Result<u64, ServiceError> {
+    let stream_name = names.engine_stream();
     let mut stream = js
-        .get_stream(names.engine_stream())
+        .get_stream(&stream_name)
         .await
         .map_err(nats("ENGINE stream"))?;
     let state = stream
@@ -101,39 +98,17 @@ pub async fn replay(
     if upto <= after {
         return Ok(0);
     }
-    // A throw-away consumer without acks and with large pull batches: replay is bulk reading.
-    let consumer = stream
-        .create_consumer(pull::Config {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: after + 1,
-            },
-            ack_policy: AckPolicy::None,
-            inactive_threshold: Duration::from_secs(30),
-            ..Default::default()
-        })
-        .await
-        .map_err(nats("replay consumer"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(REPLAY_BATCH)
-        .messages()
-        .await
-        .map_err(nats("replay messages"))?;
+    let mut reader = log_reader::open(js, &stream_name, after + 1, upto).await?;
     let mut applied = 0;
-    while let Some(msg) = messages.next().await {
-        let msg = msg.map_err(nats("replay"))?;
-        let (seq, now) = position(&msg)?;
-        if seq > upto {
-            break;
-        }
-        if let Some(outcome) = apply_logged(engine, &msg.payload, seq, now) {
-            each(seq, outcome);
-        }
-        applied += 1;
-        if seq == upto {
-            break;
+    while let Some(run) = reader.next().await {
+        for Logged { seq, now, input } in run? {
+            if let Some(input) = input {
+                each(seq, engine.apply(input, now));
+            }
+            applied += 1;
         }
     }
+    reader.finish().await;
     Ok(applied)
 }
 
