@@ -10,6 +10,7 @@ pub mod auth;
 #[cfg(any(feature = "feed", feature = "hub", feature = "nats"))]
 pub mod backoff;
 pub mod envelope;
+pub mod events;
 #[cfg(feature = "feed")]
 pub mod feed;
 pub mod fingerprint;

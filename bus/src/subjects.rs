@@ -15,8 +15,11 @@ pub const INPUT_COMMANDS: &str = "engine.in.cmd";
 pub const INPUT_TICKS: &str = "engine.in.tick";
 /// Queries (core NATS request/reply): `engine.query`.
 pub const QUERY: &str = "engine.query";
-/// Events: `engine.events.<kind>`.
+/// Events: `engine.events.<kind>` (one event, older engines) and `engine.events.batch`.
 pub const EVENTS: &str = "engine.events";
+/// The last token of the subject the engine publishes event batches on (no event kind has
+/// this name).
+pub const EVENT_BATCH: &str = "batch";
 /// The stream of exchange trades (market data, not an engine input), read by the candle store.
 pub const TRADES_STREAM: &str = "TRADES";
 /// Trades: `market.trades.<asset>`.
@@ -94,8 +97,14 @@ impl Names {
         self.subject(&format!("{EVENTS}.>"))
     }
 
+    /// Where an engine before batches published one event of `kind` (see [`crate::events`]).
     pub fn event(&self, kind: &str) -> String {
         self.subject(&format!("{EVENTS}.{kind}"))
+    }
+
+    /// Where the engine publishes its batches of events, under [`Names::events`].
+    pub fn event_batch(&self) -> String {
+        self.event(EVENT_BATCH)
     }
 
     pub fn trades_stream(&self) -> String {
@@ -160,6 +169,7 @@ mod tests {
             t.event("position_closed"),
             "t42.engine.events.position_closed"
         );
+        assert_eq!(t.event_batch(), "t42.engine.events.batch");
         assert_eq!(t.trades_stream(), "t42_TRADES");
         assert_eq!(t.trade(Asset::Sol), "t42.market.trades.SOL");
         let user = UserId(uuid::Uuid::nil());

@@ -6,6 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use bus::events::{LoggedEvent, MAX_BATCH_BYTES, encode_batches};
 use bus::hub::mailbox::Limits;
 use bus::hub::{self, HubSettings, HubStats};
 use bus::nats::{StreamSettings, ensure_streams};
@@ -126,14 +127,48 @@ impl Hub {
         quote
     }
 
+    /// Publishes one event as engines before batches did (`Envelope<Event>`, id `<seq>-0`).
     async fn event(&self, seq: u64, event: Event) {
         let env = Envelope::new(seq, now_ms(), event);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("{seq}-0").as_str(),
+        );
+        let subject = self.names.event(env.body.kind());
         self.js
-            .publish(self.names.event(env.body.kind()), env.encode().into())
+            .publish_with_headers(subject, headers, env.encode().into())
             .await
             .expect("publish")
             .await
             .expect("ack");
+    }
+
+    /// Publishes events (first event of each input `seq`) as one batch, as the engine does.
+    async fn batch(&self, events: Vec<(u64, Event)>) {
+        let logged: Vec<_> = events
+            .into_iter()
+            .map(|(seq, event)| LoggedEvent {
+                seq,
+                index: 0,
+                ts: now_ms(),
+                request_id: None,
+                event,
+            })
+            .collect();
+        for b in encode_batches(&logged, MAX_BATCH_BYTES) {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                async_nats::header::NATS_MESSAGE_ID,
+                b.range.to_string().as_str(),
+            );
+            self.js
+                .publish_with_headers(self.names.event_batch(), headers, b.payload.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
     }
 
     fn token(&self, user: UserId, exp: u64) -> String {
@@ -335,10 +370,18 @@ async fn authenticated_clients_get_their_own_events_live_and_nobody_elses() {
     send_op(&mut anon, r#"{"op":"auth","token":"e30.e30.AAAA"}"#).await;
     assert_eq!(next_json(&mut anon).await["code"], "unauthorized");
 
-    hub.event(41, closed(alice, 7, CloseReason::StopLoss)).await;
-    hub.event(42, closed(alice, 8, CloseReason::Liquidation))
-        .await;
-    hub.event(43, closed(bob, 9, CloseReason::TakeProfit)).await;
+    let second = || closed(alice, 8, CloseReason::Liquidation);
+    hub.batch(vec![
+        (41, closed(alice, 7, CloseReason::StopLoss)),
+        (42, second()),
+    ])
+    .await;
+    // A restarted engine may store an event again inside a batch cut elsewhere: not resent.
+    hub.batch(vec![
+        (42, second()),
+        (43, closed(bob, 9, CloseReason::TakeProfit)),
+    ])
+    .await;
     for (seq, id, reason) in [(41, 7, "stop_loss"), (42, 8, "liquidation")] {
         let e = next_json(&mut a).await;
         assert_eq!(

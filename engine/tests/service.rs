@@ -7,17 +7,15 @@ mod svc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::OrderedConfig;
+use bus::events::LoggedEvent;
 use bus::nats::BusError;
-use bus::{
-    Accepted, Asset, Command, Envelope, Event, ModifyPosition, Query, QueryReply, RejectCode,
-    Reply, Side,
-};
+use bus::{Accepted, Asset, Command, ModifyPosition, Query, QueryReply, RejectCode, Reply, Side};
 use futures_util::StreamExt;
 use migrations::TestDatabase;
 use svc::*;
 
-/// Every event in `EVENTS` with its message id, in stream order.
-async fn all_events(names: &bus::Names, expected: usize) -> Vec<(String, Envelope<Event>)> {
+/// Every event in `EVENTS` (read inside its batch), in stream order.
+async fn all_events(names: &bus::Names, expected: usize) -> Vec<LoggedEvent> {
     let nats = async_nats::connect(nats_url()).await.expect("nats");
     let js = async_nats::jetstream::new(nats);
     let stream = js.get_stream(names.events_stream()).await.expect("EVENTS");
@@ -33,13 +31,7 @@ async fn all_events(names: &bus::Names, expected: usize) -> Vec<(String, Envelop
             .expect("events arrive")
             .expect("stream open")
             .expect("message");
-        let id = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        out.push((id, Envelope::decode(&msg.payload).expect("event decodes")));
+        out.extend(bus::events::read(&msg).expect("events decode"));
     }
     out
 }
@@ -155,7 +147,7 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
     assert_eq!(after_restart, created);
 
     let events = all_events(&names, 4).await;
-    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.body.kind()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.kind()).collect();
     assert_eq!(
         kinds,
         [
@@ -166,13 +158,8 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
         ]
     );
     // Each event names the ENGINE sequence that caused it: create=1, tick=2, open=3, ...
-    let ids: Vec<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(ids, ["1-0", "3-0", "4-0", "5-0"]);
-    assert!(
-        events
-            .iter()
-            .all(|(id, e)| id.starts_with(&format!("{}-", e.seq)))
-    );
+    let keys: Vec<String> = events.iter().map(|e| e.key().to_string()).collect();
+    assert_eq!(keys, ["1-0", "3-0", "4-0", "5-0"]);
     engine.stop().await;
     cleanup(&names).await;
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull;
 use axum::http::StatusCode;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::{Platform, code};
 use tokio::sync::watch;
@@ -112,19 +113,27 @@ fn start_engine(p: &Platform) -> (watch::Sender<bool>, tokio::task::JoinHandle<(
     (stop, task)
 }
 
-/// How many `AccountCreated` events the engine published.
+/// How many `AccountCreated` events the engine published (read inside its batches).
 async fn accounts_created(p: &Platform) -> u64 {
     let names = bus::Names::new(p.settings.bus_prefix.clone());
     let js = async_nats::jetstream::new(p.state.nats().clone());
     let stream = js.get_stream(names.events_stream()).await.expect("EVENTS");
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-        .create_consumer(pull::Config {
-            filter_subject: names.event("account_created"),
-            ..Default::default()
-        })
+    let count = stream.get_info().await.expect("info").state.messages;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig::default())
         .await
         .expect("consumer");
-    consumer.info().await.expect("info").num_pending
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut created = 0;
+    for _ in 0..count {
+        let msg = messages.next().await.expect("open").expect("message");
+        let events = bus::events::read(&msg).expect("events");
+        created += events
+            .iter()
+            .filter(|e| matches!(e.event, bus::Event::AccountCreated { .. }))
+            .count() as u64;
+    }
+    created
 }
 
 #[tokio::test]

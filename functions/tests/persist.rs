@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use bus::events::{LoggedEvent, MAX_BATCH_BYTES, encode_batches};
 use bus::{
     Asset, CloseReason, ClosedPosition, Envelope, Event, Leverage, Money, Names, Position,
     PositionId, Side, UserId,
@@ -282,6 +283,87 @@ async fn a_poison_event_goes_to_the_dead_letter_stream_and_history_goes_on() {
         .clone();
     assert!(consumer.max_deliver > 0, "{consumer:?}");
     assert!(consumer.ack_wait <= Duration::from_secs(5), "{consumer:?}");
+    stop.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    support::delete_streams(&names).await;
+}
+
+#[tokio::test]
+async fn a_batch_message_is_written_whole_and_only_its_poison_event_is_dead_lettered() {
+    let db = TestDatabase::create().await.expect("db");
+    let names = Names::new(support::random_prefix());
+    let nats = async_nats::connect(support::nats_url())
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    bus::nats::ensure_streams(&js, &names, &Default::default())
+        .await
+        .expect("streams");
+    // As the engine stores them: the events of several inputs in one message.
+    let user = UserId(uuid::Uuid::new_v4());
+    let logged = |seq, id| LoggedEvent {
+        seq,
+        index: 0,
+        ts: 0,
+        request_id: None,
+        event: Event::PositionOpened {
+            position: position(user, id),
+        },
+    };
+    let events = [logged(5, 20), logged(6, u64::MAX), logged(7, 21)];
+    let batch = encode_batches(&events, MAX_BATCH_BYTES).remove(0);
+    let mut headers = async_nats::HeaderMap::new();
+    let id = batch.range.to_string();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+    js.publish_with_headers(names.event_batch(), headers, batch.payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+
+    let (stop, mut rx) = watch::channel(false);
+    let task = tokio::spawn(functions::persist::run(
+        js.clone(),
+        names.clone(),
+        db.pool.clone(),
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    eventually("the good events of the batch are written", || {
+        stored(&db, &[20, 21])
+    })
+    .await;
+    eventually("the poison event is a dead letter", || async {
+        let mut s = js
+            .get_stream(names.dead_letter_stream())
+            .await
+            .expect("dead-letter stream");
+        s.info().await.expect("info").state.messages == 1
+    })
+    .await;
+    let dead = js
+        .get_stream(names.dead_letter_stream())
+        .await
+        .expect("dead letters");
+    let letter = dead.get_raw_message(1).await.expect("the dead letter");
+    let held = letter
+        .headers
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .map(|v| v.to_string());
+    assert_eq!(held.as_deref(), Some("6-0..6-0"), "that event alone");
+    let body = Envelope::<bus::events::EventBatch>::decode(&letter.payload).expect("a batch");
+    assert_eq!(body.body.events, [events[1].clone()]);
+    // The message is acked once each event is written or dead-lettered.
+    eventually("the batch message is acked", || async {
+        let stream = js.get_stream(names.events_stream()).await.expect("stream");
+        let info = stream
+            .consumer_info(functions::persist::CONSUMER)
+            .await
+            .expect("consumer");
+        info.num_ack_pending == 0 && info.num_pending == 0
+    })
+    .await;
     stop.send_replace(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     support::delete_streams(&names).await;

@@ -1,6 +1,7 @@
 //! What the hub fans out: quotes from the Redis price stream (one subscription to the
 //! all-assets channel for the whole hub) and engine events from the `EVENTS` stream (one
-//! ordered consumer starting at new messages). Both reconnect with backoff until stopped.
+//! ordered consumer starting at new messages; a message holds one event or a batch, read by
+//! `events::read`). Both reconnect with backoff until stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +14,10 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::Shared;
 use super::protocol::ServerMessage;
 use crate::backoff::Backoff;
+use crate::events::{self, EventKey};
 use crate::market::{MarketQuote, PriceKeys};
-use crate::messages::Event;
 use crate::nats::{StreamSettings, ensure_streams};
-use crate::{Envelope, Names, prices};
+use crate::{Names, prices};
 
 /// Keeps the hub subscribed to the Redis price stream.
 pub(super) async fn redis_quotes(
@@ -82,8 +83,10 @@ pub(super) async fn engine_events(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    // Kept across reconnects: no client sees an event twice.
+    let mut forwarded = None;
     loop {
-        match consume_events(&nats, &names, &shared, &mut stop).await {
+        match consume_events(&nats, &names, &shared, &mut stop, &mut forwarded).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "EVENTS consumer lost; recreating"),
         }
@@ -99,6 +102,7 @@ async fn consume_events(
     names: &Names,
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
+    forwarded: &mut Option<EventKey>,
 ) -> Result<(), String> {
     let js = jetstream::new(nats.clone());
     ensure_streams(&js, names, &StreamSettings::default())
@@ -125,7 +129,7 @@ async fn consume_events(
         tokio::select! {
             _ = stop.changed() => return Ok(()),
             msg = messages.next() => match msg {
-                Some(Ok(msg)) => dispatch(&msg.payload, shared),
+                Some(Ok(msg)) => dispatch(&msg, shared, forwarded),
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("the consumer ended".into()),
             },
@@ -133,21 +137,30 @@ async fn consume_events(
     }
 }
 
-fn dispatch(payload: &[u8], shared: &Shared) {
-    let env = match Envelope::<Event>::decode(payload) {
-        Ok(env) => env,
+/// Routes each event of a message to its user's clients, skipping any at or below the last
+/// key forwarded (the engine stores events in key order; one seen again is a duplicate).
+fn dispatch(msg: &async_nats::Message, shared: &Shared, forwarded: &mut Option<EventKey>) {
+    let events = match events::read(msg) {
+        Ok(events) => events,
         Err(e) => {
-            tracing::warn!(error = %e, "unreadable engine event");
+            tracing::warn!(error = %e, "unreadable engine events");
             return;
         }
     };
-    shared.stats.count_event();
-    let text = ServerMessage::Event {
-        seq: env.seq,
-        event: &env.body,
+    for logged in events {
+        let key = logged.key();
+        if forwarded.is_some_and(|last| key <= last) {
+            continue;
+        }
+        *forwarded = Some(key);
+        shared.stats.count_event();
+        let text = ServerMessage::Event {
+            seq: logged.seq,
+            event: &logged.event,
+        }
+        .to_json();
+        shared
+            .registry
+            .fan_out_event(logged.event.user_id(), &Utf8Bytes::from(text));
     }
-    .to_json();
-    shared
-        .registry
-        .fan_out_event(env.body.user_id(), &Utf8Bytes::from(text));
 }

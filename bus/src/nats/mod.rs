@@ -10,8 +10,13 @@
 //! - A price tick is `Envelope<EngineInput::PriceTick>` on `names.tick(asset)`.
 //! - A query is `Envelope<Query>` sent with core NATS request/reply on `names.query()`; the
 //!   answer is `Envelope<QueryReply>`. Queries are not logged.
-//! - Events are `Envelope<Event>` in `EVENTS` on `names.event(kind)`, `seq` = the `ENGINE`
-//!   sequence of the input that caused them, `Nats-Msg-Id` = `"<seq>-<index>"`.
+//! - Events are stored in `EVENTS` a batch at a time: `Envelope<EventBatch>` on
+//!   `names.event_batch()`, each event keyed `(seq, index)` (`seq` = the `ENGINE` sequence of
+//!   the input that caused it), `Nats-Msg-Id` = the keys it holds, `"<seq>-<index>..<seq>-<index>"`.
+//!   Older engines stored `Envelope<Event>` on `names.event(kind)` with `Nats-Msg-Id` =
+//!   `"<seq>-<index>"`; [`crate::events::read`] reads both, and an event's key is the same in
+//!   either shape. The engine never stores a key twice (it reads back the tail of `EVENTS` at
+//!   start), so readers see each event once unless they read a message again.
 
 mod client;
 

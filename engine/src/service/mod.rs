@@ -2,7 +2,8 @@
 //!
 //! [`run`] connects, makes sure the streams exist, takes the single-writer lock, recovers
 //! (newest snapshot + replay of `ENGINE`), then serves: pulls inputs in stream order,
-//! applies them, replies to each caller, publishes events into `EVENTS` and acks; answers
+//! applies them, replies to each caller, publishes each batch's events into `EVENTS` (none a
+//! crashed writer stored already) and acks; answers
 //! queries between batches; snapshots every N inputs or T seconds. On shutdown it stores a
 //! last snapshot and frees the lock. The README's "Engine service" section has the story.
 
@@ -12,6 +13,7 @@ mod log_reader;
 pub mod mongo;
 pub mod observe;
 mod process;
+mod published;
 pub mod recovery;
 mod settings;
 pub mod snapshot;
@@ -31,6 +33,7 @@ pub use lease::{Lease, bucket_name as lock_bucket_name};
 pub use observe::EngineStatus;
 use process::InFlight;
 pub use process::{Processor, apply_logged};
+pub use published::Published;
 pub use settings::Settings;
 pub use snapshot::SnapshotStore;
 use writer::{SnapshotPolicy, SnapshotWriter};
@@ -257,6 +260,7 @@ async fn serve(
     let js = jetstream::new(client.clone());
     let names = &settings.names;
     let (engine, snapshot_seq, published) = recover(settings, &js, &store).await?;
+    let stored = Published::read_tail(&js, names, published).await?;
     let mut inputs = open_inputs(&js, names, published, settings.batch).await?;
     let mut queries = client
         .subscribe(names.query())
@@ -276,7 +280,7 @@ async fn serve(
         snapshot_seq,
         status.clone(),
     );
-    let mut p = Processor::new(engine, published, client, names.clone());
+    let mut p = Processor::new(engine, published, client, names, stored);
     let mut in_flight = FuturesOrdered::<InFlight>::new();
     let mut renew = tokio::time::interval(lease.renew_every());
     let mut snapshot_timer = tokio::time::interval(settings.snapshot_interval);

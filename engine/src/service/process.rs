@@ -1,18 +1,21 @@
 //! The hot path: apply a batch of `ENGINE` inputs in stream order, send each reply to its
-//! caller at once, publish the events into `EVENTS`, and only when JetStream has stored them
-//! ack the batch. Queries are answered from the same state between batches.
+//! caller at once, publish the batch's events into `EVENTS` as one message (a few when large,
+//! see `bus::events`), and only when JetStream has stored them ack the batch. Queries are
+//! answered from the same state between batches.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use bus::events::{EventKey, LoggedEvent, MAX_BATCH_BYTES, encode_batches};
 use bus::nats::{REPLY_TO_HEADER, timestamp_ms};
-use bus::request_id::{REQUEST_ID_HEADER, of_headers};
-use bus::{EngineInput, Envelope, Names, Query};
+use bus::request_id::of_headers;
+use bus::{EngineInput, Envelope, Event, Names, Query};
 use tokio::time::Instant;
 
 use super::ServiceError;
 use super::observe::EngineMetrics;
+use super::published::Published;
 use crate::{Engine, Outcome};
 
 /// The stream sequence and the JetStream timestamp (ms) of a delivered input.
@@ -56,7 +59,12 @@ pub struct Processor {
     pub last_seq: u64,
     client: async_nats::Client,
     js: jetstream::Context,
-    names: Names,
+    /// Where event batches go (`names.event_batch()`), built once.
+    batch_subject: async_nats::Subject,
+    /// Events a previous writer stored already (after a crash): not stored again.
+    published: Published,
+    /// The current batch's events, in key order (kept to reuse its allocation).
+    events: Vec<LoggedEvent>,
     metrics: EngineMetrics,
 }
 
@@ -65,14 +73,23 @@ fn nats<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServiceError 
 }
 
 impl Processor {
-    pub fn new(engine: Engine, last_seq: u64, client: async_nats::Client, names: Names) -> Self {
+    /// `published`: what the previous writer stored past `last_seq` (see [`Published`]).
+    pub fn new(
+        engine: Engine,
+        last_seq: u64,
+        client: async_nats::Client,
+        names: &Names,
+        published: Published,
+    ) -> Self {
         let js = jetstream::new(client.clone());
         Self {
             engine,
             last_seq,
             client,
             js,
-            names,
+            batch_subject: names.event_batch().into(),
+            published,
+            events: Vec::new(),
             metrics: EngineMetrics::new(),
         }
     }
@@ -84,7 +101,6 @@ impl Processor {
         &mut self,
         mut batch: Vec<jetstream::Message>,
     ) -> Result<Option<InFlight>, ServiceError> {
-        let mut stored = Vec::new();
         let started = Instant::now();
         for msg in &batch {
             let (seq, now) = position(msg)?;
@@ -105,7 +121,8 @@ impl Processor {
             }
             let outcome = self.engine.apply(input, now);
             // The caller is waiting: answer before storing events. Events are stored before
-            // the ack, so a crash in between replays this input and publishes them then.
+            // the ack, so a crash in between replays this input and stores those of its
+            // events that did not make it (see `published`).
             let reply_to = msg.headers.as_ref().and_then(|h| h.get(REPLY_TO_HEADER));
             if let (Some(reply), Some(to)) = (outcome.reply, reply_to) {
                 let body = Envelope::new(seq, now, reply).encode();
@@ -114,24 +131,9 @@ impl Processor {
                     .await
                     .map_err(nats("reply"))?;
             }
-            for (index, event) in outcome.events.into_iter().enumerate() {
-                let subject = self.names.event(event.kind());
-                let publish = PublishMessage::build()
-                    .payload(Envelope::new(seq, now, event).encode().into())
-                    .message_id(format!("{seq}-{index}"));
-                // The request that caused the event travels with it (persist logs it).
-                let publish = match request_id {
-                    Some(id) => publish.header(REQUEST_ID_HEADER, id),
-                    None => publish,
-                };
-                let ack = self
-                    .js
-                    .send_publish(subject, publish)
-                    .await
-                    .map_err(nats("event publish"))?;
-                stored.push(ack);
-            }
+            self.log(seq, now, request_id, outcome.events);
         }
+        let stored = self.store_events().await?;
         let Some(last) = batch.pop() else {
             return Ok(None);
         };
@@ -146,6 +148,43 @@ impl Processor {
             }
             Ok(last)
         })))
+    }
+
+    /// Keeps an input's events for this batch's message, but none a previous writer stored.
+    fn log(&mut self, seq: u64, ts: i64, request_id: Option<&str>, events: Vec<Event>) {
+        for (index, event) in (0u32..).zip(events) {
+            if !self.published.is_empty() && self.published.covers(EventKey { seq, index }) {
+                continue;
+            }
+            self.events.push(LoggedEvent {
+                seq,
+                index,
+                ts,
+                // The request that caused the event travels with it (persist logs it).
+                request_id: request_id.map(str::to_owned),
+                event,
+            });
+        }
+    }
+
+    /// Publishes the batch's events (one message per [`MAX_BATCH_BYTES`]); returns the store
+    /// acks to await before the batch is acked. The message id is the key range, so a
+    /// re-publish of the same message within the dedup window is dropped as well.
+    async fn store_events(&mut self) -> Result<Vec<PublishAckFuture>, ServiceError> {
+        let mut stored = Vec::new();
+        for batch in encode_batches(&self.events, MAX_BATCH_BYTES) {
+            let publish = PublishMessage::build()
+                .payload(batch.payload.into())
+                .message_id(batch.range.to_string());
+            let ack = self
+                .js
+                .send_publish(self.batch_subject.clone(), publish)
+                .await
+                .map_err(nats("event publish"))?;
+            stored.push(ack);
+        }
+        self.events.clear();
+        Ok(stored)
     }
 
     /// Answers one query (core NATS request/reply) from the current state.

@@ -2,35 +2,42 @@
 //! positions (opened, modified, partially closed, closed), partial closes and pending orders
 //! to PostgreSQL, so history survives everything.
 //!
+//! Messages hold one event or (since the engine stores a batch at a time) many; both shapes
+//! are read by `bus::events::read`.
+//!
 //! Idempotent: every event's key is `(seq, index)` (the `ENGINE` sequence of the input that
-//! caused it, and its place among that input's events, from `Nats-Msg-Id = "<seq>-<index>"`).
+//! caused it, and its place among that input's events).
 //! A position or order row remembers the key of the event that last wrote it and is only
 //! overwritten by a later one (a partial close's row is keyed by its event), so redelivered,
 //! replayed or reordered events change nothing.
 //!
 //! Failures: while PostgreSQL is unreachable the batch in hand is held (its ack deadline
 //! extended) and retried until it is back, so an outage costs no delivery attempt. Any other
-//! write error retries the batch event by event: the good ones are written, a bad one is
-//! delivered again (up to [`MAX_DELIVER`] times) and then moved to the dead-letter stream
-//! (`DEAD_LETTERS`, subject `dead.persist.<its subject>`) with an error log, so one poison
-//! event never stalls history. An unreadable event goes there at once. Only the events in
+//! write error retries the batch event by event: the good ones are written, the message of a
+//! bad one is delivered again (up to [`MAX_DELIVER`] times) and then that event alone is moved
+//! to the dead-letter stream (`DEAD_LETTERS`, subject `dead.persist.<its subject>`) with an
+//! error log, so one poison event never stalls history. A message is acked once each of its
+//! events is written or dead-lettered. An unreadable message goes there at once. Only the events in
 //! hand are fetched (no read-ahead buffer whose ack deadline could run out), and the short
 //! [`ACK_WAIT`] bounds how long a restarted consumer waits for what a killed one held.
 
+mod handle;
 mod write;
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, consumer::pull};
+use bus::Names;
 use bus::nats::{BusError, StreamSettings, ensure_streams};
-use bus::{Envelope, Event, Names};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::error::is_unavailable;
 use crate::observe::WorkerMetrics;
-pub use write::{EventKey, write_all, write_event};
+pub use bus::events::EventKey;
+use handle::Persist;
+pub use write::{write_all, write_event};
 
 /// The durable consumer's name (one per deployment; its position survives restarts).
 pub const CONSUMER: &str = "persist";
@@ -207,120 +214,6 @@ async fn collect<E: std::fmt::Display>(
     Ok(())
 }
 
-/// The key and event of a delivered message, or why it cannot be read.
-fn decode(msg: &jetstream::Message) -> Result<(EventKey, Event), String> {
-    let key = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-        .and_then(|v| EventKey::parse(v.as_str()))
-        .ok_or("event without a <seq>-<index> id")?;
-    Envelope::<Event>::decode(&msg.payload)
-        .map(|envelope| (key, envelope.body))
-        .map_err(|e| format!("unreadable event: {e}"))
-}
-
-struct Persist {
-    db: PgPool,
-    js: jetstream::Context,
-    names: Names,
-    metrics: WorkerMetrics,
-}
-
-type Decoded = (jetstream::Message, EventKey, Event);
-
-impl Persist {
-    /// Writes a batch in one transaction; if that fails for anything but an outage, event by
-    /// event, so that the good ones are written and only a bad one is retried.
-    async fn handle_batch(&self, messages: Vec<jetstream::Message>) {
-        self.metrics.batch(messages.len(), messages.last());
-        let mut events: Vec<Decoded> = Vec::with_capacity(messages.len());
-        for msg in messages {
-            match decode(&msg) {
-                Ok((key, event)) => events.push((msg, key, event)),
-                Err(reason) => self.dead_letter(&msg, &reason).await,
-            }
-        }
-        let held: Vec<&jetstream::Message> = events.iter().map(|(m, ..)| m).collect();
-        let all = || write_all(&self.db, events.iter().map(|(_, k, e)| (*k, e)));
-        match until_reachable(&held, all).await {
-            Ok(()) => {
-                self.metrics.written(events.len());
-                for (msg, key, event) in &events {
-                    write::log_written(msg, *key, event);
-                    acknowledge(msg, AckKind::Ack).await;
-                }
-                return;
-            }
-            Err(e) => tracing::warn!(
-                error = %e, events = events.len(),
-                "persist: a batch failed; writing its events one by one"
-            ),
-        }
-        for (msg, key, event) in &events {
-            match until_reachable(&[msg], || write_event(&self.db, *key, event)).await {
-                Ok(()) => {
-                    self.metrics.written(1);
-                    write::log_written(msg, *key, event);
-                    acknowledge(msg, AckKind::Ack).await;
-                }
-                Err(e) => self.failed(msg, &e).await,
-            }
-        }
-    }
-
-    /// A write of this event failed: deliver it again later, or give up on it.
-    async fn failed(&self, msg: &jetstream::Message, e: &sqlx::Error) {
-        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-        if delivered >= MAX_DELIVER {
-            self.dead_letter(msg, &format!("write failed {delivered} times: {e}"))
-                .await;
-        } else {
-            tracing::warn!(error = %e, delivered, subject = %msg.subject, "persist: an event failed; it will be delivered again");
-            acknowledge(msg, AckKind::Nak(Some(RETRY_DELAY))).await;
-        }
-    }
-
-    /// Moves an event to the dead-letter stream (same payload and headers, plus the reason),
-    /// then terminates its delivery. If the move fails, the event is delivered again.
-    async fn dead_letter(&self, msg: &jetstream::Message, reason: &str) {
-        let id = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        tracing::error!(subject = %msg.subject, id, reason, "persist: giving up on an event; moved to the dead-letter stream");
-        let mut headers = msg.headers.clone().unwrap_or_default();
-        // Header values are one line.
-        let reason: String = reason
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(500)
-            .collect();
-        headers.insert("Persist-Error", reason.as_str());
-        let subject = self.names.dead_letter(CONSUMER, &msg.subject);
-        let stored = match self
-            .js
-            .publish_with_headers(subject, headers, msg.payload.clone())
-            .await
-        {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match stored {
-            Ok(()) => {
-                self.metrics.dead_lettered(1);
-                acknowledge(msg, AckKind::Term).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "persist: could not store a dead letter; the event will be delivered again");
-                acknowledge(msg, AckKind::Nak(Some(RETRY_DELAY))).await;
-            }
-        }
-    }
-}
-
 /// Runs `write` until it succeeds or fails for another reason than PostgreSQL being
 /// unreachable; meanwhile keeps the held events' deliveries alive (progress acks).
 async fn until_reachable<F, Fut>(
@@ -374,23 +267,5 @@ async fn with_progress<T>(held: &[&jetstream::Message], work: impl Future<Output
 async fn acknowledge(msg: &jetstream::Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         tracing::warn!(error = %e, "persist: acknowledging failed (the event will be delivered again)");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_keys_parse_and_order() {
-        assert_eq!(
-            EventKey::parse("12-0"),
-            Some(EventKey { seq: 12, index: 0 })
-        );
-        assert!(EventKey::parse("12-1") > EventKey::parse("12-0"));
-        assert!(EventKey::parse("13-0") > EventKey::parse("12-9"));
-        for bad in ["", "12", "a-1", "1-b", "-1", "1-"] {
-            assert_eq!(EventKey::parse(bad), None, "{bad}");
-        }
     }
 }

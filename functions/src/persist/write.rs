@@ -3,26 +3,9 @@
 //! parent module): a row keeps the key of the event that last wrote it and only a later one
 //! overwrites it; a partial close's row is keyed by its event and written once.
 
+use bus::events::{EventKey, LoggedEvent};
 use bus::{CancelReason, ClosedPosition, Event, Order, Position, PositionId, Side, TimestampMs};
 use sqlx::PgPool;
-
-/// The key that makes a write idempotent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct EventKey {
-    pub seq: u64,
-    pub index: u32,
-}
-
-impl EventKey {
-    /// Reads `"<seq>-<index>"`.
-    pub fn parse(msg_id: &str) -> Option<Self> {
-        let (seq, index) = msg_id.split_once('-')?;
-        Some(Self {
-            seq: seq.parse().ok()?,
-            index: index.parse().ok()?,
-        })
-    }
-}
 
 /// Writes events in one transaction (all or nothing).
 pub async fn write_all<'a>(
@@ -253,12 +236,12 @@ async fn upsert_order(
 
 /// The line that follows a request into history: logged for an event that carries the
 /// request id the engine put on it (from the command's headers).
-pub(super) fn log_written(msg: &async_nats::jetstream::Message, key: EventKey, event: &Event) {
-    if let Some(request_id) = bus::request_id::of_headers(msg.headers.as_ref()) {
+pub(super) fn log_written(logged: &LoggedEvent) {
+    if let Some(request_id) = &logged.request_id {
         tracing::info!(
             request_id,
-            seq = key.seq,
-            kind = event.kind(),
+            seq = logged.seq,
+            kind = logged.event.kind(),
             "persist: event written"
         );
     }
