@@ -5,7 +5,7 @@
 //! subscribed assets' frames joined into one buffer, built once per subscription set). The
 //! busier the hub, the more frames share a syscall, so it catches up without dropping any.
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 
@@ -24,7 +24,7 @@ pub struct Joined {
 pub struct QuoteBatch {
     quotes: Vec<(Asset, Bytes)>,
     /// By subscription set (bit = [`Asset::index`]); `None` when none of the quotes is in it.
-    joined: [OnceCell<Option<Joined>>; 8],
+    joined: [OnceLock<Option<Joined>>; 8],
 }
 
 impl QuoteBatch {

@@ -13,6 +13,9 @@ use super::mailbox::{Delivered, Mailbox};
 use super::quotes::QuoteBatch;
 use crate::types::UserId;
 
+/// Clients written to between two yields of a fan-out.
+const STEP: usize = 1024;
+
 pub struct Registry {
     clients: RwLock<HashMap<u64, Arc<Mailbox>>>,
     next_id: AtomicU64,
@@ -50,10 +53,18 @@ impl Registry {
         self.clients.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn fan_out_quotes(&self, batch: &QuoteBatch) {
+    /// Writes the batch to every client. A write costs microseconds, so 10,000 of them take
+    /// tens of milliseconds: the fan-out works on a copy of the list (new clients and leaving
+    /// ones do not wait for the lock meanwhile) and yields every [`STEP`] clients, so even a
+    /// hub on one worker thread keeps accepting connections and answering ops.
+    pub async fn fan_out_quotes(&self, batch: &QuoteBatch) {
+        let clients: Vec<Arc<Mailbox>> = self.read().values().cloned().collect();
         let mut delivered = Delivered::default();
-        for mailbox in self.read().values() {
-            delivered.add(mailbox.push_quotes(batch));
+        for step in clients.chunks(STEP) {
+            for mailbox in step {
+                delivered.add(mailbox.push_quotes(batch));
+            }
+            tokio::task::yield_now().await;
         }
         self.stats.count_delivered(delivered);
     }

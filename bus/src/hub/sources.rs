@@ -73,7 +73,7 @@ async fn subscribe_quotes(
                     add_quote(&msg, shared, &mut batch);
                 }
                 if !batch.is_empty() {
-                    shared.registry.fan_out_quotes(&batch);
+                    shared.registry.fan_out_quotes(&batch).await;
                 }
             }
         }
