@@ -1,7 +1,7 @@
 //! What the hub fans out: quotes from the Redis price stream (one subscription to the
 //! all-assets channel for the whole hub; each quote framed once, those already waiting sent
-//! together) and engine events from the `EVENTS` stream (one
-//! ordered consumer starting at new messages). Both reconnect with backoff until stopped.
+//! together) and engine events from the `EVENTS` stream (one ordered consumer starting at new
+//! messages). Both reconnect with backoff until stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
