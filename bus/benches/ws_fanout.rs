@@ -3,7 +3,12 @@
 //! ```sh
 //! cargo bench -p bus --features hub --bench ws_fanout
 //! CLIENTS=10000 SECS=20 RATE=10 cargo bench -p bus --features hub --bench ws_fanout
+//! PIN=1 CLIENTS=10000 SECS=15 RATE=10 cargo bench -p bus --features hub --bench ws_fanout
 //! ```
+//!
+//! `PIN=1` runs the hub on CPU 0 and the clients on CPU 1 (`taskset`), so the hub's own cost
+//! is measured apart from its clients' (in production they are browsers on other machines);
+//! the hub's CPU while publishing is then read as a share of its one core.
 //!
 //! Starts the hub in a child process (this same binary with `hub-process`; one process could
 //! not hold 20,000 sockets under the 20,000-descriptor limit), connects `CLIENTS` WebSocket
@@ -83,15 +88,19 @@ async fn hub_process(redis_prefix: String) -> Res<()> {
     Ok(())
 }
 
-/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`).
-fn cpu_secs() -> f64 {
-    let (user, system) = cpu_split();
+/// User + system CPU seconds of a process so far (Linux `/proc/<pid>/stat`).
+fn cpu_secs(pid: &str) -> f64 {
+    let (user, system) = cpu_split_of(pid);
     user + system
 }
 
 /// (user, system) CPU seconds of this process so far.
 fn cpu_split() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_split_of("self")
+}
+
+fn cpu_split_of(pid: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -191,12 +200,55 @@ async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
     Ok(total)
 }
 
+/// The CPUs of the hub and of the clients when `PIN=1`.
+const HUB_CPU: &str = "0";
+const CLIENT_CPU: &str = "1";
+
+fn pinned() -> bool {
+    std::env::var("PIN").is_ok_and(|v| v == "1")
+}
+
+/// Pins this process (before its runtime's threads exist, which inherit it) to the clients' CPU.
+fn pin_self() -> Res<()> {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-p", "-c", CLIENT_CPU, &pid])
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err("taskset failed".into());
+    }
+    Ok(())
+}
+
+/// The hub child, on its own CPU when pinned.
+fn hub_command() -> Res<Command> {
+    let exe = std::env::current_exe()?;
+    Ok(if pinned() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", HUB_CPU]).arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    })
+}
+
+/// Quotes a client did not get, summed over clients, and how many clients missed any.
+fn missing(per_client: &[u64], published: u64) -> (u64, usize) {
+    let lost = per_client
+        .iter()
+        .map(|n| published.saturating_sub(*n))
+        .sum();
+    let clients = per_client.iter().filter(|n| **n < published).count();
+    (lost, clients)
+}
+
 async fn bench() -> Res<()> {
     let clients = env_u64("CLIENTS", 10_000) as usize;
     let secs = env_u64("SECS", 20);
     let rate = env_u64("RATE", 10);
     let redis_prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut child = hub_command()?
         .arg("hub-process")
         .env("BENCH_REDIS_PREFIX", &redis_prefix)
         .stdin(Stdio::piped())
@@ -227,9 +279,11 @@ async fn bench() -> Res<()> {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let (t0, cpu0) = (Instant::now(), cpu_secs());
+    let hub_pid = child.id().to_string();
+    let (t0, cpu0, hub0) = (Instant::now(), cpu_secs("self"), cpu_secs(&hub_pid));
     let published = publish(&redis_prefix, secs, rate).await?;
     tokio::time::sleep(Duration::from_secs(2)).await; // drain
+    let hub_cpu = cpu_secs(&hub_pid) - hub0;
     let elapsed = t0.elapsed().as_secs_f64() - 2.0;
     drop(child.stdin.take()); // the hub stops, closing every client
     let mut per_client = Vec::with_capacity(clients);
@@ -237,20 +291,30 @@ async fn bench() -> Res<()> {
         per_client.push(t.await?.unwrap_or(0));
     }
     let _ = child.wait();
-    let client_cpu = cpu_secs() - cpu0;
+    let client_cpu = cpu_secs("self") - cpu0;
     let got = received.load(Relaxed);
     let expected = published * clients as u64;
-    let short = per_client.iter().filter(|n| **n < published).count();
+    let (lost, short) = missing(&per_client, published);
     println!(
-        "published {published} quotes ({} per asset per s) for {secs} s",
-        rate
+        "published {published} quotes ({} per asset per s) for {secs} s; pinned: {}",
+        rate,
+        pinned()
     );
     println!(
-        "delivered {got} of {expected} ({:.3} %), {:.0} msg/s; clients missing quotes: {short}",
+        "delivered {got} of {expected} ({:.3} %), {:.0} msg/s; every client reads as fast as \
+         it can (healthy): quotes dropped {lost}, clients missing any {short}",
         got as f64 * 100.0 / expected as f64,
         got as f64 / elapsed
     );
-    println!("client process CPU while publishing: {client_cpu:.2} s");
+    // The window is the publishing time plus the 2 s drain.
+    let window = elapsed + 2.0;
+    println!(
+        "CPU while publishing ({window:.1} s): hub {hub_cpu:.2} s ({:.0} % of a core, {:.2} µs per \
+         delivered message), clients {client_cpu:.2} s ({:.0} % of a core)",
+        hub_cpu * 100.0 / window,
+        hub_cpu * 1e6 / got.max(1) as f64,
+        client_cpu * 100.0 / window
+    );
     println!(
         "delay publish -> receipt (ms, 1 ms resolution): p50 {} p90 {} p99 {} p99.9 {} max {}",
         hist.percentile(0.50),
@@ -263,10 +327,14 @@ async fn bench() -> Res<()> {
 }
 
 fn main() -> Res<()> {
+    let child = std::env::args().any(|a| a == "hub-process");
+    if pinned() && !child {
+        pin_self()?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if std::env::args().any(|a| a == "hub-process") {
+    if child {
         let prefix = std::env::var("BENCH_REDIS_PREFIX")?;
         return runtime.block_on(hub_process(prefix));
     }

@@ -1,5 +1,5 @@
-//! One WebSocket client: the handshake, the first snapshot, then a loop that sends what its
-//! mailbox holds and answers its ops, until it leaves, falls too far behind, sends a message
+//! One WebSocket client: the handshake, the first snapshot, then a loop that answers its ops
+//! and, when its socket was full, writes what waited in its mailbox once it drains, until it leaves, falls too far behind, sends a message
 //! over 4 KiB (closed with 1009), or the hub stops. Whatever way it ends, its [`Slot`] guard
 //! frees its place and takes its mailbox out of the registry. An authenticated connection
 //! stops getting private events when its token expires, and is told so.
@@ -18,9 +18,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Shared;
-use super::mailbox::Mailbox;
+use super::frame;
+use super::mailbox::{Flush, Mailbox};
 use super::protocol::{self, ClientOp, ErrorCode, ServerMessage};
 use super::slot::Slot;
+use super::stream::ClientStream;
 
 /// Largest frame or message a client may send.
 const MAX_CLIENT_MESSAGE: usize = 4096;
@@ -41,6 +43,13 @@ enum End {
 pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slot>) {
     let _ = tcp.set_nodelay(true);
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.send_buffer);
+    let tcp = Arc::new(tcp);
+    let mailbox = Arc::new(Mailbox::new(shared.limits, tcp.clone()));
+    let stream = ClientStream {
+        tcp: tcp.clone(),
+        mailbox: mailbox.clone(),
+        stats: shared.stats.clone(),
+    };
     // tungstenite zero-fills its read buffer before every read attempt: the default 128 KiB
     // made that memset the hub's main cost. Client messages are small.
     let config = WebSocketConfig::default()
@@ -49,7 +58,7 @@ pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slo
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
     let accepted = timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_async_with_config(tcp, Some(config)),
+        tokio_tungstenite::accept_async_with_config(stream, Some(config)),
     );
     let Ok(Ok(mut ws)) = accepted.await else {
         return;
@@ -64,15 +73,13 @@ pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slo
         let _ = close(&mut ws, CloseCode::Again, "too many connections").await;
         return;
     };
-    let mailbox = Arc::new(Mailbox::new(shared.limits));
     slot.register(mailbox.clone());
-    for (asset, quote) in shared.latest_quotes() {
-        mailbox.push_quote(asset, &quote);
-    }
+    let snapshot = shared.latest_quotes(|_| true);
+    shared.stats.count_delivered(mailbox.push_quotes(&snapshot));
     let end = if shared.stopping() {
         End::Shutdown
     } else {
-        serve(&mut ws, &mailbox, &shared).await
+        serve(&mut ws, &tcp, &mailbox, &shared).await
     };
     drop(slot);
     match end {
@@ -93,7 +100,7 @@ pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slo
             let bye = async {
                 let _ = ws.send(Message::text(text)).await;
                 let _ = close(&mut ws, CloseCode::Size, "message too big").await;
-                discard_input(ws.get_ref()).await;
+                discard_input(&tcp).await;
             };
             let _ = timeout(Duration::from_secs(1), bye).await;
         }
@@ -124,7 +131,7 @@ async fn discard_input(tcp: &TcpStream) {
 }
 
 async fn close(
-    ws: &mut WebSocketStream<TcpStream>,
+    ws: &mut WebSocketStream<ClientStream>,
     code: CloseCode,
     reason: &'static str,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
@@ -135,7 +142,12 @@ async fn close(
     .await
 }
 
-async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &Shared) -> End {
+async fn serve(
+    ws: &mut WebSocketStream<ClientStream>,
+    tcp: &TcpStream,
+    mailbox: &Mailbox,
+    shared: &Shared,
+) -> End {
     // One timer per connection, armed while a token is in force (re-armed by a new `auth`).
     let expiry = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(expiry);
@@ -149,33 +161,20 @@ async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &
                 _ => {
                     token_expires = None;
                     mailbox.clear_user();
-                    mailbox.push_reply(protocol::error(
+                    reply(mailbox, shared, protocol::error(
                         ErrorCode::Unauthorized,
                         "the token expired: private events stopped; send a new auth op",
                     ));
                 }
             },
-            // Shutdown wakes every mailbox (cheaper than one more waiter per connection).
+            // Woken only when something waits for a full socket, the client is too slow, or
+            // the hub stops (shutdown wakes every mailbox: cheaper than one more waiter each).
             _ = mailbox.notify.notified() => {
                 if shared.stopping() {
                     return End::Shutdown;
                 }
-                let batch = mailbox.take();
-                if batch.too_slow {
-                    return End::TooSlow;
-                }
-                let (sent, events) = (batch.messages.len() as u64, batch.events);
-                shared.stats.count_conflated(batch.conflated);
-                let send = async {
-                    for text in batch.messages {
-                        ws.feed(Message::Text(text)).await?;
-                    }
-                    ws.flush().await
-                };
-                match send_within(shared.write_timeout, send).await {
-                    Some(Ok(())) => shared.stats.count_sent(sent, events),
-                    Some(Err(_)) => return End::ClientLeft,
-                    None => return End::TooSlow,
+                if let Err(end) = drain(tcp, mailbox, shared).await {
+                    return end;
                 }
             }
             msg = ws.next() => match msg {
@@ -185,7 +184,7 @@ async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &
                         token_expires = Some(at);
                     }
                 }
-                Some(Ok(Message::Binary(_))) => mailbox.push_reply(protocol::error(
+                Some(Ok(Message::Binary(_))) => reply(mailbox, shared, protocol::error(
                     ErrorCode::BadRequest,
                     "send JSON text frames",
                 )),
@@ -197,8 +196,39 @@ async fn serve(ws: &mut WebSocketStream<TcpStream>, mailbox: &Mailbox, shared: &
     }
 }
 
+/// Writes what waits in the mailbox as the socket drains; a client whose socket stays full
+/// for `write_timeout`, or that fell `max_behind` quotes behind, is too slow.
+async fn drain(tcp: &TcpStream, mailbox: &Mailbox, shared: &Shared) -> Result<(), End> {
+    loop {
+        if mailbox.is_too_slow() {
+            return Err(End::TooSlow);
+        }
+        match mailbox.write_out() {
+            Flush::Done(delivered) => {
+                shared.stats.count_delivered(delivered);
+                return Ok(());
+            }
+            Flush::Blocked(delivered) => {
+                shared.stats.count_delivered(delivered);
+                match send_within(shared.write_timeout, tcp.writable()).await {
+                    Some(Ok(())) => {}
+                    Some(Err(_)) => return Err(End::ClientLeft),
+                    None => return Err(End::TooSlow),
+                }
+            }
+            Flush::Broken => return Err(End::ClientLeft),
+        }
+    }
+}
+
+fn reply(mailbox: &Mailbox, shared: &Shared, text: String) {
+    shared
+        .stats
+        .count_delivered(mailbox.push_reply(frame::text(&text)));
+}
+
 /// Runs `send`, giving it `limit` only if it does not finish at once: a timer costs a lock
-/// on the shared time driver, and most sends to a healthy client complete on the first poll.
+/// on the shared time driver, and a socket is often writable again by the first poll.
 async fn send_within<F: Future>(limit: Duration, send: F) -> Option<F::Output> {
     let mut send = std::pin::pin!(send);
     let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
@@ -220,35 +250,56 @@ fn on_op(text: &str, mailbox: &Mailbox, shared: &Shared) -> Option<u64> {
     let op = match protocol::parse_op(text) {
         Ok(op) => op,
         Err(message) => {
-            mailbox.push_reply(protocol::error(ErrorCode::BadRequest, message));
+            reply(
+                mailbox,
+                shared,
+                protocol::error(ErrorCode::BadRequest, message),
+            );
             return None;
         }
     };
     match op {
         ClientOp::Subscribe { assets } | ClientOp::Unsubscribe { assets } if assets.is_empty() => {
-            mailbox.push_reply(protocol::error(ErrorCode::BadRequest, "assets is empty"));
+            reply(
+                mailbox,
+                shared,
+                protocol::error(ErrorCode::BadRequest, "assets is empty"),
+            );
         }
         ClientOp::Subscribe { assets } => {
             let (added, set) = mailbox.subscribe(&assets, true);
-            mailbox.push_reply(ServerMessage::Subscribed { assets: set }.to_json());
-            for (asset, quote) in shared.latest_quotes() {
-                if added.contains(&asset) {
-                    mailbox.push_quote(asset, &quote);
-                }
-            }
+            reply(
+                mailbox,
+                shared,
+                ServerMessage::Subscribed { assets: set }.to_json(),
+            );
+            let latest = shared.latest_quotes(|a| added.contains(&a));
+            shared.stats.count_delivered(mailbox.push_quotes(&latest));
         }
         ClientOp::Unsubscribe { assets } => {
             let (_, set) = mailbox.subscribe(&assets, false);
-            mailbox.push_reply(ServerMessage::Subscribed { assets: set }.to_json());
+            reply(
+                mailbox,
+                shared,
+                ServerMessage::Subscribed { assets: set }.to_json(),
+            );
         }
         ClientOp::Auth { token } => match shared.verifier.verify_until(&token) {
             Ok(valid) => {
                 mailbox.set_user(valid.user, valid.expires_at);
                 let user_id = valid.user;
-                mailbox.push_reply(ServerMessage::Authenticated { user_id }.to_json());
+                reply(
+                    mailbox,
+                    shared,
+                    ServerMessage::Authenticated { user_id }.to_json(),
+                );
                 return Some(valid.expires_at);
             }
-            Err(e) => mailbox.push_reply(protocol::error(ErrorCode::Unauthorized, e.to_string())),
+            Err(e) => reply(
+                mailbox,
+                shared,
+                protocol::error(ErrorCode::Unauthorized, e.to_string()),
+            ),
         },
     }
     None

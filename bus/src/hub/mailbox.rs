@@ -1,29 +1,108 @@
-//! Per-client mailboxes and the registry that fans messages out to them.
+//! Per-client outboxes: what each client is sent, written straight into its socket.
 //!
-//! A mailbox holds at most one pending quote per asset (a newer quote replaces an unsent one:
-//! newest wins), a bounded queue of private events and a bounded queue of replies. Filling a
-//! mailbox never blocks the fan-out: a client that lets `max_behind` quotes be overwritten
-//! before it takes them, or overflows a queue, is marked too slow and disconnected by its
-//! connection task. Locks are std mutexes, held for a few instructions, never across `.await`.
+//! The fan-out writes a pre-encoded frame ([`super::frame`]) into a client's socket itself,
+//! with a non-blocking write, while nothing of that client's is waiting: a healthy client
+//! costs one `write` per fan-out and no task wake-up. Only when its socket is full (the client
+//! reads slower than the feed) does anything wait here, and its connection task is woken to
+//! write it once the socket drains: a bounded queue of whole frames (private events, replies,
+//! tungstenite's own control frames; the first one maybe partly written), then at most one
+//! pending quote per asset (a newer quote replaces an unsent one: newest wins). A client that
+//! lets `max_behind` quotes be replaced, or overflows a queue, is marked too slow and
+//! disconnected by its connection task.
+//!
+//! Locks are std mutexes, never held across `.await`; a write under the lock never blocks
+//! (the socket is non-blocking), and keeps the bytes of concurrent writers from interleaving.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::quotes::QuoteBatch;
 use crate::types::{Asset, UserId};
+
+/// Where a client's bytes go: its socket (a fake in tests).
+pub trait Wire: Send + Sync {
+    /// Writes what fits now, never blocking; `WouldBlock` when nothing fits.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl Wire for tokio::net::TcpStream {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_write_vectored(self, bufs)
+    }
+}
 
 /// Limits of one mailbox.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Quotes overwritten before the client took them, beyond which it is disconnected.
+    /// Quotes replaced before the client took them, beyond which it is disconnected.
     pub max_behind: u32,
-    /// Pending private events, beyond which the client is disconnected.
+    /// Private events waiting, beyond which the client is disconnected.
     pub max_events: usize,
-    /// Pending replies (answers to the client's own ops), beyond which it is disconnected.
+    /// Replies (answers to the client's own ops) waiting, beyond which it is disconnected.
     pub max_replies: usize,
+}
+
+/// What a waiting frame is, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Quotes,
+    Event,
+    Reply,
+    /// Bytes tungstenite writes itself (handshake, pongs, close frames): no message.
+    Control,
+}
+
+/// Whole frames waiting for the socket; the first may be partly written.
+#[derive(Debug)]
+struct Waiting {
+    kind: Kind,
+    /// Messages in `bytes` (a remainder of several quotes is one chunk).
+    messages: u64,
+    bytes: Bytes,
+}
+
+/// What reached clients' sockets, summed by the caller and counted once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// Messages written (quotes, private events, replies).
+    pub messages: u64,
+    /// Of which private events.
+    pub events: u64,
+    /// Quotes replaced by newer ones before a slow client's socket took them (never sent).
+    pub conflated: u64,
+}
+
+impl Delivered {
+    pub fn add(&mut self, other: Delivered) {
+        self.messages += other.messages;
+        self.events += other.events;
+        self.conflated += other.conflated;
+    }
+
+    fn of(kind: Kind, messages: u64) -> Self {
+        let events = if kind == Kind::Event { messages } else { 0 };
+        let messages = if kind == Kind::Control { 0 } else { messages };
+        Self {
+            messages,
+            events,
+            conflated: 0,
+        }
+    }
+}
+
+/// How a [`Mailbox::write_out`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything written; the fan-out writes directly again.
+    Done(Delivered),
+    /// The socket is full: wait until it is writable and flush again.
+    Blocked(Delivered),
+    /// A write failed: the client is gone.
+    Broken,
 }
 
 #[derive(Debug, Default)]
@@ -32,39 +111,52 @@ struct State {
     explicit: bool,
     /// The authenticated user and when their token expires (unix seconds).
     user: Option<(UserId, u64)>,
-    quotes: [Option<Utf8Bytes>; 3],
+    waiting: VecDeque<Waiting>,
+    quotes: [Option<Bytes>; 3],
     behind: u32,
-    events: VecDeque<Utf8Bytes>,
-    replies: VecDeque<Utf8Bytes>,
+    /// Events and replies queued since the mailbox was last empty.
+    events: usize,
+    replies: usize,
     too_slow: bool,
+    broken: bool,
+}
+
+impl State {
+    fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.quotes.iter().all(Option::is_none)
+    }
+
+    /// The subscribed assets as a bit set (bit = [`Asset::index`]).
+    fn mask(&self) -> usize {
+        (0..3).filter(|i| self.subscribed[*i]).map(|i| 1 << i).sum()
+    }
+
+    fn mark_too_slow(&mut self) {
+        self.too_slow = true;
+        self.quotes = [None, None, None];
+    }
 }
 
 pub struct Mailbox {
     state: Mutex<State>,
+    wire: Arc<dyn Wire>,
     limits: Limits,
-    /// Woken when there is something to send (or the client must go).
+    /// Woken when something waits for the socket (or the client must go).
     pub notify: Notify,
 }
 
-/// What the connection task should send next.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub messages: Vec<Utf8Bytes>,
-    pub too_slow: bool,
-    /// How many of `messages` are private events.
-    pub events: u64,
-    /// Quotes replaced by newer ones since the last take (never sent).
-    pub conflated: u64,
-}
+/// At most this many frames per `writev`.
+const MAX_SLICES: usize = 64;
 
 impl Mailbox {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: Limits, wire: Arc<dyn Wire>) -> Self {
         let state = State {
             subscribed: [true; 3],
             ..State::default()
         };
         Self {
             state: Mutex::new(state),
+            wire,
             limits,
             notify: Notify::new(),
         }
@@ -75,53 +167,186 @@ impl Mailbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a quote if the client wants the asset; newest wins.
-    pub fn push_quote(&self, asset: Asset, quote: &Utf8Bytes) {
+    /// The client fell too far behind; its connection task disconnects it.
+    pub fn is_too_slow(&self) -> bool {
+        self.lock().too_slow
+    }
+
+    /// Sends the batch's quotes of the client's assets: written at once while nothing waits
+    /// and the socket takes them; otherwise each asset's newest waits (newest wins).
+    pub fn push_quotes(&self, batch: &QuoteBatch) -> Delivered {
         let mut s = self.lock();
-        if !s.subscribed[asset.index()] || s.too_slow {
-            return;
+        if s.too_slow || s.broken {
+            return Delivered::default();
         }
-        if s.quotes[asset.index()].replace(quote.clone()).is_some() {
-            s.behind += 1;
-            if s.behind > self.limits.max_behind {
-                s.too_slow = true;
+        let Some(joined) = batch.joined(s.mask()) else {
+            return Delivered::default();
+        };
+        if s.is_idle() {
+            match self.wire.try_write_vectored(&[IoSlice::new(&joined.bytes)]) {
+                Ok(n) if n == joined.bytes.len() => {
+                    return Delivered::of(Kind::Quotes, joined.ends.len() as u64);
+                }
+                Ok(n) => {
+                    let done = joined.ends.iter().filter(|end| **end <= n).count() as u64;
+                    s.waiting.push_back(Waiting {
+                        kind: Kind::Quotes,
+                        messages: joined.ends.len() as u64 - done,
+                        bytes: joined.bytes.slice(n..),
+                    });
+                    drop(s);
+                    self.notify.notify_one();
+                    return Delivered::of(Kind::Quotes, done);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return self.break_off(s),
             }
+        }
+        let mut delivered = Delivered::default();
+        for (asset, frame) in batch.quotes() {
+            if s.subscribed[asset.index()] && s.quotes[asset.index()].replace(frame).is_some() {
+                delivered.conflated += 1;
+                s.behind += 1;
+            }
+        }
+        if s.behind > self.limits.max_behind {
+            s.mark_too_slow();
         }
         drop(s);
         self.notify.notify_one();
+        delivered
     }
 
-    /// Queues a private event if it belongs to this client's user and their token is still
+    /// Sends a private event if it belongs to this client's user and their token is still
     /// valid (the connection task also drops the user when the token expires; this check
     /// closes the gap until it runs).
-    pub fn push_event(&self, user: UserId, event: &Utf8Bytes) {
+    pub fn push_event(&self, user: UserId, frame: &Bytes) -> Delivered {
         let mut s = self.lock();
         match s.user {
             Some((u, expires_at)) if u == user && !s.too_slow => {
                 if crate::auth::now_secs() >= expires_at {
-                    return;
+                    return Delivered::default();
                 }
             }
-            _ => return,
+            _ => return Delivered::default(),
         }
-        if s.events.len() >= self.limits.max_events {
-            s.too_slow = true;
-        } else {
-            s.events.push_back(event.clone());
+        s.events += 1;
+        if s.events > self.limits.max_events && !s.is_idle() {
+            s.mark_too_slow();
+            drop(s);
+            self.notify.notify_one();
+            return Delivered::default();
         }
-        drop(s);
-        self.notify.notify_one();
+        self.send(s, Kind::Event, frame.clone())
     }
 
-    pub fn push_reply(&self, reply: String) {
+    /// Sends a reply to the client's own op.
+    pub fn push_reply(&self, frame: Bytes) -> Delivered {
         let mut s = self.lock();
-        if s.replies.len() >= self.limits.max_replies {
-            s.too_slow = true;
-        } else {
-            s.replies.push_back(reply.into());
+        s.replies += 1;
+        if s.replies > self.limits.max_replies && !s.is_idle() {
+            s.mark_too_slow();
+            drop(s);
+            self.notify.notify_one();
+            return Delivered::default();
         }
+        self.send(s, Kind::Reply, frame)
+    }
+
+    /// Bytes tungstenite writes itself (whole frames, or the handshake): always kept, in order.
+    /// They count as replies while the socket is full, so a client that sends pings and reads
+    /// nothing is marked too slow rather than growing its queue.
+    pub fn push_control(&self, bytes: Bytes) -> io::Result<()> {
+        let mut s = self.lock();
+        if s.broken {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if !s.is_idle() {
+            s.replies += 1;
+            if s.replies > self.limits.max_replies {
+                s.mark_too_slow();
+            }
+        }
+        self.send(s, Kind::Control, bytes);
+        Ok(())
+    }
+
+    /// Writes `bytes` now if nothing waits before it, else (or for what does not fit) queues it.
+    fn send(&self, mut s: std::sync::MutexGuard<'_, State>, kind: Kind, bytes: Bytes) -> Delivered {
+        let mut written = 0;
+        if s.is_idle() && !s.broken {
+            match self.wire.try_write_vectored(&[IoSlice::new(&bytes)]) {
+                Ok(n) if n == bytes.len() => {
+                    (s.events, s.replies) = (0, 0);
+                    return Delivered::of(kind, 1);
+                }
+                Ok(n) => written = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return self.break_off(s),
+            }
+        }
+        s.waiting.push_back(Waiting {
+            kind,
+            messages: 1,
+            bytes: bytes.slice(written..),
+        });
         drop(s);
         self.notify.notify_one();
+        Delivered::default()
+    }
+
+    fn break_off(&self, mut s: std::sync::MutexGuard<'_, State>) -> Delivered {
+        s.broken = true;
+        drop(s);
+        self.notify.notify_one();
+        Delivered::default()
+    }
+
+    /// Writes what waits, oldest first, then the pending quotes, as far as the socket takes
+    /// them (one `writev` of up to [`MAX_SLICES`] frames at a time).
+    pub fn write_out(&self) -> Flush {
+        let mut s = self.lock();
+        let mut delivered = Delivered::default();
+        loop {
+            if s.broken {
+                return Flush::Broken;
+            }
+            if s.waiting.is_empty() {
+                if s.quotes.iter().all(Option::is_none) {
+                    (s.events, s.replies) = (0, 0);
+                    return Flush::Done(delivered);
+                }
+                s.behind = 0;
+                let pending: Vec<Bytes> = s.quotes.iter_mut().filter_map(Option::take).collect();
+                s.waiting.extend(pending.into_iter().map(|bytes| Waiting {
+                    kind: Kind::Quotes,
+                    messages: 1,
+                    bytes,
+                }));
+            }
+            let slices: Vec<IoSlice<'_>> = s
+                .waiting
+                .iter()
+                .take(MAX_SLICES)
+                .map(|w| IoSlice::new(&w.bytes))
+                .collect();
+            let written = match self.wire.try_write_vectored(&slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Flush::Blocked(delivered);
+                }
+                Err(_) => {
+                    s.broken = true;
+                    return Flush::Broken;
+                }
+            };
+            let full = written == slices.iter().map(|slice| slice.len()).sum::<usize>();
+            drop(slices);
+            delivered.add(consume(&mut s.waiting, written));
+            if !full {
+                return Flush::Blocked(delivered);
+            }
+        }
     }
 
     /// Changes the subscription; returns the assets newly added and the resulting set.
@@ -148,139 +373,32 @@ impl Mailbox {
         (added, set)
     }
 
-    /// From now on the user's events are queued, until `expires_at` (unix seconds).
+    /// From now on the user's events are sent, until `expires_at` (unix seconds).
     pub fn set_user(&self, user: UserId, expires_at: u64) {
         self.lock().user = Some((user, expires_at));
     }
 
-    /// Stops queueing private events (the token expired).
+    /// Stops sending private events (the token expired).
     pub fn clear_user(&self) {
         self.lock().user = None;
     }
-
-    /// Takes everything pending: replies first, then events, then quotes.
-    pub fn take(&self) -> Batch {
-        let mut s = self.lock();
-        let mut messages: Vec<Utf8Bytes> = s.replies.drain(..).collect();
-        let events = s.events.len() as u64;
-        messages.extend(s.events.drain(..));
-        let conflated = u64::from(s.behind);
-        messages.extend(s.quotes.iter_mut().filter_map(Option::take));
-        s.behind = 0;
-        Batch {
-            messages,
-            too_slow: s.too_slow,
-            events,
-            conflated,
-        }
-    }
 }
 
-/// Every connected client's mailbox, by connection id.
-#[derive(Default)]
-pub struct Registry {
-    clients: RwLock<HashMap<u64, Arc<Mailbox>>>,
-    next_id: AtomicU64,
-}
-
-impl Registry {
-    pub fn add(&self, mailbox: Arc<Mailbox>) -> u64 {
-        let id = self.next_id.fetch_add(1, Relaxed);
-        self.write().insert(id, mailbox);
-        id
-    }
-
-    pub fn remove(&self, id: u64) {
-        self.write().remove(&id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Mailbox>>> {
-        self.clients.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Arc<Mailbox>>> {
-        self.clients.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn fan_out_quote(&self, asset: Asset, quote: &Utf8Bytes) {
-        for mailbox in self.read().values() {
-            mailbox.push_quote(asset, quote);
+/// Drops the `written` bytes from the front of `waiting`; counts the frames that completed.
+fn consume(waiting: &mut VecDeque<Waiting>, mut written: usize) -> Delivered {
+    let mut delivered = Delivered::default();
+    while let Some(front) = waiting.front_mut() {
+        if written < front.bytes.len() {
+            let _ = front.bytes.split_to(written);
+            break;
         }
+        written -= front.bytes.len();
+        delivered.add(Delivered::of(front.kind, front.messages));
+        waiting.pop_front();
     }
-
-    pub fn fan_out_event(&self, user: UserId, event: &Utf8Bytes) {
-        for mailbox in self.read().values() {
-            mailbox.push_event(user, event);
-        }
-    }
-
-    /// Wakes every connection (at shutdown).
-    pub fn wake_all(&self) {
-        for mailbox in self.read().values() {
-            mailbox.notify.notify_one();
-        }
-    }
+    delivered
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits {
-        max_behind: 3,
-        max_events: 2,
-        max_replies: 2,
-    };
-
-    #[test]
-    fn newest_quote_wins_and_a_client_too_far_behind_is_marked() {
-        let m = Mailbox::new(LIMITS);
-        for i in 0..3 {
-            m.push_quote(Asset::Btc, &format!("btc{i}").into());
-        }
-        m.push_quote(Asset::Eth, &"eth0".into());
-        let batch = m.take();
-        assert_eq!(batch.messages, vec!["btc2", "eth0"]);
-        assert!(!batch.too_slow);
-        for i in 0..5 {
-            m.push_quote(Asset::Sol, &format!("sol{i}").into());
-        }
-        assert!(m.take().too_slow);
-    }
-
-    #[test]
-    fn subscriptions_narrow_then_grow_and_events_need_the_user() {
-        let m = Mailbox::new(LIMITS);
-        let (added, set) = m.subscribe(&[Asset::Eth], true);
-        assert_eq!((added, set), (vec![Asset::Eth], vec![Asset::Eth]));
-        m.push_quote(Asset::Btc, &"btc".into());
-        let (added, set) = m.subscribe(&[Asset::Sol, Asset::Eth], true);
-        assert_eq!(
-            (added, set),
-            (vec![Asset::Sol], vec![Asset::Eth, Asset::Sol])
-        );
-        let (_, set) = m.subscribe(&[Asset::Eth], false);
-        assert_eq!(set, vec![Asset::Sol]);
-        let user = UserId(uuid::Uuid::new_v4());
-        m.push_event(user, &"not yet".into());
-        m.set_user(user, crate::auth::now_secs() + 600);
-        m.push_event(user, &"event".into());
-        m.push_event(UserId(uuid::Uuid::new_v4()), &"someone else's".into());
-        m.push_quote(Asset::Sol, &"sol".into());
-        assert_eq!(m.take().messages, vec!["event", "sol"]);
-        m.set_user(user, crate::auth::now_secs() - 1);
-        m.push_event(user, &"after expiry".into());
-        m.set_user(user, crate::auth::now_secs() + 600);
-        m.clear_user();
-        m.push_event(user, &"after clear".into());
-        assert!(m.take().messages.is_empty());
-    }
-}
+#[path = "mailbox_tests.rs"]
+mod tests;

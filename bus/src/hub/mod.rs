@@ -3,39 +3,47 @@
 //! authenticated connections. The protocol is in
 //! [`protocol`] and the README's "WebSocket protocol" section.
 //!
-//! A slow client never slows the others: the fan-out only fills per-client mailboxes
-//! ([`mailbox`]: newest quote wins, bounded queues) and each connection task drains its own.
+//! A slow client never slows the others: the fan-out writes each quote, encoded once
+//! ([`frame`]), straight into every healthy client's socket without blocking, and only a
+//! client whose socket is full gets a mailbox entry ([`mailbox`]: newest quote wins, bounded
+//! queues) that its own connection task drains.
 //! Connections are capped; a client too far behind is disconnected; every connection leaves
 //! the registry when it ends, through a drop guard ([`slot`]) that also runs if its task
 //! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
 mod alerts;
 mod connection;
+mod frame;
 pub mod mailbox;
 mod metrics;
 pub mod probe;
 pub mod protocol;
+mod quotes;
+mod registry;
 mod settings;
 mod slot;
 mod sources;
+mod stream;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::TokenVerifier;
 use crate::market::PriceKeys;
 pub use crate::settings::DEV_JWT_SECRET;
 use crate::subjects::Names;
 use crate::types::Asset;
-use mailbox::{Limits, Registry};
+use mailbox::{Delivered, Limits};
+use quotes::QuoteBatch;
+use registry::Registry;
 pub use settings::HubSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +87,8 @@ pub struct StatsReport {
     pub sent: u64,
     /// Private events written to their users' connections.
     pub events_delivered: u64,
-    /// Quotes a client never got because a newer one replaced them first.
+    /// Quotes a slow client never got because a newer one replaced them while its socket
+    /// was full.
     pub conflated: u64,
 }
 
@@ -96,16 +105,16 @@ impl HubStats {
     fn count_event(&self) {
         self.0.events_in.fetch_add(1, Relaxed);
     }
-    /// One batch written to a client: one add per batch, not per message.
-    fn count_sent(&self, messages: u64, events: u64) {
-        self.0.sent.fetch_add(messages, Relaxed);
-        if events > 0 {
-            self.0.events_delivered.fetch_add(events, Relaxed);
+    /// What a fan-out or a flush delivered: one add per batch, not per message.
+    fn count_delivered(&self, d: Delivered) {
+        if d.messages > 0 {
+            self.0.sent.fetch_add(d.messages, Relaxed);
         }
-    }
-    fn count_conflated(&self, quotes: u64) {
-        if quotes > 0 {
-            self.0.conflated.fetch_add(quotes, Relaxed);
+        if d.events > 0 {
+            self.0.events_delivered.fetch_add(d.events, Relaxed);
+        }
+        if d.conflated > 0 {
+            self.0.conflated.fetch_add(d.conflated, Relaxed);
         }
     }
 
@@ -128,7 +137,8 @@ impl HubStats {
 /// What every connection task shares.
 struct Shared {
     registry: Registry,
-    latest: RwLock<[Option<Utf8Bytes>; 3]>,
+    /// Each asset's latest quote, framed.
+    latest: RwLock<[Option<Bytes>; 3]>,
     verifier: TokenVerifier,
     limits: Limits,
     write_timeout: Duration,
@@ -140,7 +150,7 @@ struct Shared {
 impl Shared {
     fn new(settings: &HubSettings, stats: HubStats) -> Self {
         Self {
-            registry: Registry::default(),
+            registry: Registry::new(stats.clone()),
             latest: RwLock::new([None, None, None]),
             verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
             limits: settings.limits,
@@ -151,17 +161,21 @@ impl Shared {
         }
     }
 
-    fn latest_quotes(&self) -> Vec<(Asset, Utf8Bytes)> {
+    /// The latest quote of each asset `wanted` picks.
+    fn latest_quotes(&self, wanted: impl Fn(Asset) -> bool) -> QuoteBatch {
         let latest = self.latest.read().unwrap_or_else(PoisonError::into_inner);
-        Asset::ALL
-            .into_iter()
-            .filter_map(|a| latest[a.index()].clone().map(|q| (a, q)))
-            .collect()
+        let mut batch = QuoteBatch::default();
+        for asset in Asset::ALL.into_iter().filter(|a| wanted(*a)) {
+            if let Some(frame) = &latest[asset.index()] {
+                batch.push(asset, frame.clone());
+            }
+        }
+        batch
     }
 
-    /// Stores a quote as the asset's latest; a snapshot value (`replace = false`) never
-    /// overwrites a live one.
-    fn offer_latest(&self, asset: Asset, quote: Utf8Bytes, replace: bool) {
+    /// Stores a quote's frame as the asset's latest; a snapshot value (`replace = false`)
+    /// never overwrites a live one.
+    fn offer_latest(&self, asset: Asset, quote: Bytes, replace: bool) {
         let mut latest = self.latest.write().unwrap_or_else(PoisonError::into_inner);
         let slot = &mut latest[asset.index()];
         if replace || slot.is_none() {

@@ -51,6 +51,16 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use crate::hub::HubSettings;
+    use crate::hub::mailbox::Wire;
+
+    /// A socket that never takes anything: this test writes nothing.
+    struct Full;
+
+    impl Wire for Full {
+        fn try_write_vectored(&self, _: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+    }
 
     #[tokio::test]
     async fn a_panicking_connection_task_releases_its_slot_and_mailbox() {
@@ -59,7 +69,7 @@ mod tests {
         let slots = Arc::new(Semaphore::new(1));
         let slot = Slot::take(&shared, &slots).expect("a free slot");
         assert!(Slot::take(&shared, &slots).is_none(), "the hub is full");
-        let mailbox = Arc::new(Mailbox::new(settings.limits));
+        let mailbox = Arc::new(Mailbox::new(settings.limits, Arc::new(Full)));
         let task = tokio::spawn(async move {
             let mut slot = slot;
             slot.register(mailbox);

@@ -1,18 +1,21 @@
 //! What the hub fans out: quotes from the Redis price stream (one subscription to the
-//! all-assets channel for the whole hub) and engine events from the `EVENTS` stream (one
-//! ordered consumer starting at new messages; a message holds one event or a batch, read by
-//! `events::read`). Both reconnect with backoff until stopped.
+//! all-assets channel for the whole hub; each quote framed once, those already waiting sent
+//! together) and engine events from the `EVENTS` stream (one ordered consumer starting at new
+//! messages; a message holds one event or a batch, read by `events::read`). Both reconnect
+//! with backoff until stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Shared;
+use super::frame;
 use super::protocol::ServerMessage;
+use super::quotes::QuoteBatch;
 use crate::backoff::Backoff;
 use crate::events::{self, EventKey};
 use crate::market::{MarketQuote, PriceKeys};
@@ -51,7 +54,7 @@ async fn subscribe_quotes(
     // Subscribed first, then the snapshot: no quote falls between the two.
     let mut conn = client.get_multiplexed_async_connection().await?;
     for quote in prices::latest_quotes(&mut conn, keys).await? {
-        shared.offer_latest(quote.asset, quote.to_json().into(), false);
+        shared.offer_latest(quote.asset, frame::text(&quote.to_json()), false);
     }
     tracing::info!(channel = %keys.all_channel(), "hub subscribed to the price stream");
     let mut messages = pubsub.into_on_message();
@@ -62,17 +65,38 @@ async fn subscribe_quotes(
                 let Some(msg) = msg else {
                     return Err(std::io::Error::other("subscription ended").into());
                 };
-                let Ok(text) = msg.get_payload::<String>() else { continue };
-                let Ok(quote) = serde_json::from_str::<MarketQuote>(&text) else {
-                    continue;
-                };
-                shared.stats.count_quote();
-                let text = Utf8Bytes::from(text);
-                shared.offer_latest(quote.asset, text.clone(), true);
-                shared.registry.fan_out_quote(quote.asset, &text);
+                let mut batch = QuoteBatch::default();
+                add_quote(&msg, shared, &mut batch);
+                // Quotes that came while the last fan-out ran go out with this one.
+                while batch.len() < MAX_BATCH
+                    && let Some(Some(msg)) = messages.next().now_or_never()
+                {
+                    add_quote(&msg, shared, &mut batch);
+                }
+                if !batch.is_empty() {
+                    shared.registry.fan_out_quotes(&batch).await;
+                }
             }
         }
     }
+}
+
+/// Most quotes fanned out together (a hub this far behind has bigger problems).
+const MAX_BATCH: usize = 64;
+
+/// Frames a quote from the stream once, as its asset's latest and for the fan-out; anything
+/// unreadable is skipped.
+fn add_quote(msg: &redis::Msg, shared: &Shared, batch: &mut QuoteBatch) {
+    let Ok(text) = std::str::from_utf8(msg.get_payload_bytes()) else {
+        return;
+    };
+    let Ok(quote) = serde_json::from_str::<MarketQuote>(text) else {
+        return;
+    };
+    shared.stats.count_quote();
+    let frame = frame::text(text);
+    shared.offer_latest(quote.asset, frame.clone(), true);
+    batch.push(quote.asset, frame);
 }
 
 /// Keeps the hub reading new engine events and routing them to their users' clients.
