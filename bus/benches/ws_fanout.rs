@@ -181,6 +181,9 @@ async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
     let mut conn = redis::Client::open(redis_url())?
         .get_multiplexed_async_connection()
         .await?;
+    // The publisher shares a runtime with 10,000 clients on one loaded CPU: a reply can take
+    // longer than redis' 500 ms default, which would abort the run.
+    conn.set_response_timeout(Duration::from_secs(10));
     let every = Duration::from_secs_f64(1.0 / (3.0 * rate as f64));
     let mut timer = tokio::time::interval(every);
     let total = 3 * rate * secs;
