@@ -116,6 +116,24 @@ fn cpu_split_of(pid: &str) -> (f64, f64) {
     (ticks(11) / 100.0, ticks(12) / 100.0) // utime, stime (fields 14, 15), 100 ticks/s
 }
 
+/// Seconds a process's threads spent on a CPU and runnable but waiting for one, so far
+/// (`/proc/<pid>/task/*/schedstat`): a hub that waits much is short of CPU, not of work.
+fn sched_secs(pid: &str) -> (f64, f64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0.0, 0.0);
+    };
+    let (mut on_cpu, mut waiting) = (0u64, 0u64);
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let mut fields = stat
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        on_cpu += fields.next().unwrap_or(0);
+        waiting += fields.next().unwrap_or(0);
+    }
+    (on_cpu as f64 / 1e9, waiting as f64 / 1e9)
+}
+
 /// Delay histogram in 1 ms buckets up to 5 s.
 struct Histogram(Vec<AtomicU64>);
 
@@ -181,6 +199,9 @@ async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
     let mut conn = redis::Client::open(redis_url())?
         .get_multiplexed_async_connection()
         .await?;
+    // The publisher shares a runtime with 10,000 clients on one loaded CPU: a reply can take
+    // longer than redis' 500 ms default, which would abort the run.
+    conn.set_response_timeout(Duration::from_secs(10));
     let every = Duration::from_secs_f64(1.0 / (3.0 * rate as f64));
     let mut timer = tokio::time::interval(every);
     let total = 3 * rate * secs;
@@ -281,9 +302,11 @@ async fn bench() -> Res<()> {
 
     let hub_pid = child.id().to_string();
     let (t0, cpu0, hub0) = (Instant::now(), cpu_secs("self"), cpu_secs(&hub_pid));
+    let (hub_sched0, sched0) = (sched_secs(&hub_pid), sched_secs("self"));
     let published = publish(&redis_prefix, secs, rate).await?;
     tokio::time::sleep(Duration::from_secs(2)).await; // drain
     let hub_cpu = cpu_secs(&hub_pid) - hub0;
+    let (hub_sched, sched) = (sched_secs(&hub_pid), sched_secs("self"));
     let elapsed = t0.elapsed().as_secs_f64() - 2.0;
     drop(child.stdin.take()); // the hub stops, closing every client
     let mut per_client = Vec::with_capacity(clients);
@@ -314,6 +337,14 @@ async fn bench() -> Res<()> {
         hub_cpu * 100.0 / window,
         hub_cpu * 1e6 / got.max(1) as f64,
         client_cpu * 100.0 / window
+    );
+    println!(
+        "threads on a CPU / runnable but waiting for one: hub {:.2} / {:.2} s, clients {:.2} / \
+         {:.2} s",
+        hub_sched.0 - hub_sched0.0,
+        hub_sched.1 - hub_sched0.1,
+        sched.0 - sched0.0,
+        sched.1 - sched0.1
     );
     println!(
         "delay publish -> receipt (ms, 1 ms resolution): p50 {} p90 {} p99 {} p99.9 {} max {}",
