@@ -78,7 +78,7 @@ while read -r name base; do
   fi
   limit=$((base + base * tolerance / 100))
   pct="$(awk -v n="$now" -v b="$base" 'BEGIN { printf "%+.1f", (n - b) * 100 / b }')"
-  printf '%-10s baseline %8d now %8d (%s%%, limit %d)\n' "$name" "$base" "$now" "$pct" "$limit"
+  printf '%-15s baseline %8d now %8d (%s%%, limit %d)\n' "$name" "$base" "$now" "$pct" "$limit"
   if [ "$now" -gt "$limit" ]; then
     echo "FAIL $name: more than ${tolerance}% above the baseline" >&2
     failed=1
