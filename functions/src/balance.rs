@@ -9,8 +9,9 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::body::finish;
-use crate::error::{ApiError, engine_error};
+use crate::error::ApiError;
 use crate::state::AppState;
+use crate::trade::{engine_query, unexpected_reply};
 use crate::views::BalanceBody;
 
 /// The route with its OpenAPI operation.
@@ -46,14 +47,8 @@ async fn balance(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<BalanceBody>, ApiError> {
-    let reply = state
-        .engine()
-        .query(Query::GetAccount { user_id: user.0 })
-        .await
-        .map_err(|e| engine_error(e, state.nats_connected()))?;
-    match reply {
+    match engine_query(&state, Query::GetAccount { user_id: user.0 }).await? {
         QueryReply::Account { account } => Ok(Json((&account).into())),
-        QueryReply::Rejected { rejection } => Err(ApiError::Rejected(rejection)),
-        other => Err(ApiError::Internal(format!("unexpected reply {other:?}"))),
+        other => Err(unexpected_reply(other)),
     }
 }

@@ -42,6 +42,38 @@ impl<const N: usize> Cursor<N> {
     pub fn start() -> Self {
         Self([i64::MAX; N])
     }
+
+    /// A request's `before`: the start of the first page without one.
+    pub fn before(before: Option<&str>) -> Result<Self, ApiError> {
+        Ok(before
+            .map(Self::parse)
+            .transpose()?
+            .unwrap_or_else(Self::start))
+    }
+}
+
+/// A page of at most `limit` items made by `item` (each with its cursor) from `rows`, which
+/// were fetched with `LIMIT limit + 1` (a row past the page means there is a next one); and
+/// the cursor to pass as `before` for the next page, none on the last.
+pub fn page<R, T, const N: usize>(
+    rows: &[R],
+    limit: u32,
+    item: impl Fn(&R) -> Result<(T, Cursor<N>), ApiError>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let limit = limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(limit));
+    let mut last = None;
+    for row in rows.iter().take(limit) {
+        let (made, cursor) = item(row)?;
+        items.push(made);
+        last = Some(cursor);
+    }
+    let next = if rows.len() > limit {
+        last.map(Cursor::encode)
+    } else {
+        None
+    };
+    Ok((items, next))
 }
 
 #[cfg(test)]

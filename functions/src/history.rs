@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, page};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::{ClosedBody, PositionBody};
@@ -80,12 +80,7 @@ async fn closed(
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = page_limit(params.limit)?;
-    let before = params
-        .before
-        .as_deref()
-        .map(Cursor::<3>::parse)
-        .transpose()?;
-    let [at, seq, index] = before.unwrap_or_else(Cursor::start).0;
+    let [at, seq, index] = Cursor::<3>::before(params.before.as_deref())?.0;
     // Both tables' rows of the user, each with the key of the event that wrote it last (a
     // closed position's row was last written by its close). `closed_at <= $2` lets each
     // branch use its (user_id, closed_at) index.
@@ -114,19 +109,15 @@ async fn closed(
     .bind(i64::from(limit) + 1)
     .fetch_all(state.db())
     .await?;
-    let more = rows.len() > limit as usize;
-    let mut positions = Vec::with_capacity(rows.len());
-    let mut last = None;
-    for row in rows.iter().take(limit as usize) {
-        positions.push(closed_from_row(row)?);
+    let (positions, next) = page(&rows, limit, |row| {
         let index: i32 = row.try_get("event_index")?;
-        last = Some(Cursor([
+        let cursor = Cursor([
             row.try_get("closed_at")?,
             row.try_get("event_seq")?,
             i64::from(index),
-        ]));
-    }
-    let next = if more { last.map(Cursor::encode) } else { None };
+        ]);
+        Ok((closed_from_row(row)?, cursor))
+    })?;
     Ok(Json(Page { positions, next }))
 }
 

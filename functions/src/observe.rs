@@ -9,19 +9,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use bus::request_id::{REQUEST_ID_HEADER, is_acceptable};
 use tokio::time::Instant;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 /// Wraps `router` (after its routes: the layers run once a route matched, so the route
-/// template is known) with the request id, trace and metrics layers.
+/// template is known) with the request id and metrics layer, and inside it the trace layer.
+/// The request id and the metrics are one layer: every layer costs a trade request
+/// allocations and a boxed future (five layers were ~15% of the HTTP server's CPU).
 pub fn layers(router: Router) -> Router {
-    let header = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {
             let id = req
@@ -37,51 +37,53 @@ pub fn layers(router: Router) -> Router {
         })
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    // Outermost last: drop a bad id, set one, return it, then trace and record.
-    router
-        .layer(middleware::from_fn(record))
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
-        .layer(middleware::map_request(drop_unacceptable_id))
+    // Outermost last: the id is set before the trace span reads it.
+    router.layer(trace).layer(middleware::from_fn(observe))
 }
 
-/// A client's id that is empty, too long or has spaces or control characters is replaced
-/// (it would end up in log lines and NATS headers).
-async fn drop_unacceptable_id(mut req: Request) -> Request {
-    let bad = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .is_some_and(|v| !v.to_str().is_ok_and(is_acceptable));
-    if bad {
-        req.headers_mut().remove(REQUEST_ID_HEADER);
+/// The client's `x-request-id` when it is fit to carry on: a client's id that is empty, too
+/// long or has spaces or control characters is replaced (it would end up in log lines and
+/// NATS headers) by a fresh UUID.
+fn request_id(headers: &HeaderMap) -> (HeaderValue, Arc<str>) {
+    let theirs = headers.get(REQUEST_ID_HEADER).and_then(|v| {
+        v.to_str()
+            .ok()
+            .filter(|id| is_acceptable(id))
+            .map(|id| (v, id))
+    });
+    match theirs {
+        Some((value, id)) => (value.clone(), Arc::from(id)),
+        None => {
+            let id = uuid::Uuid::new_v4().hyphenated().to_string();
+            // A UUID's text is visible ASCII, always a valid header value.
+            let value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("-"));
+            (value, Arc::from(id))
+        }
     }
-    req
 }
 
-/// Runs the handler with the request id as the current one (for `EngineClient::send`) and
-/// records the request's metrics.
-async fn record(req: Request, next: Next) -> Response {
+/// Sets the request id (see [`request_id`]), runs the handler with it as the current one (for
+/// `EngineClient::send`), returns it in the response and records the request's metrics.
+async fn observe(mut req: Request, next: Next) -> Response {
+    let (value, id) = request_id(req.headers());
+    req.headers_mut()
+        .insert(HeaderName::from_static(REQUEST_ID_HEADER), value.clone());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = method_label(req.method());
-    let id: Option<Arc<str>> = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .map(Arc::from);
     let started = Instant::now();
-    let response = match id {
-        Some(id) => bus::request_id::scope(id, next.run(req)).await,
-        None => next.run(req).await,
-    };
+    let mut response = bus::request_id::scope(id, next.run(req)).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method)
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
+    response
+        .headers_mut()
+        .entry(REQUEST_ID_HEADER)
+        .or_insert(value);
     response
 }
 

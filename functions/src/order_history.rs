@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, page};
 use crate::error::ApiError;
 use crate::history::{corrupt, id, leverage, opt_price, page_limit, price, reason, text};
 use crate::state::AppState;
@@ -72,12 +72,7 @@ async fn history(
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = page_limit(params.limit)?;
-    let before = params
-        .before
-        .as_deref()
-        .map(Cursor::<2>::parse)
-        .transpose()?;
-    let [at, order] = before.unwrap_or_else(Cursor::start).0;
+    let [at, order] = Cursor::<2>::before(params.before.as_deref())?.0;
     // Order ids are unique, so (finished_at, id) orders the rows totally.
     let rows = sqlx::query(
         "SELECT id, asset, side, order_type, price, quantity, leverage, stop_loss, take_profit, \
@@ -92,15 +87,11 @@ async fn history(
     .bind(i64::from(limit) + 1)
     .fetch_all(state.db())
     .await?;
-    let more = rows.len() > limit as usize;
-    let mut orders = Vec::with_capacity(rows.len());
-    let mut last = None;
-    for row in rows.iter().take(limit as usize) {
+    let (orders, next) = page(&rows, limit, |row| {
         let finished = finished_from_row(row)?;
-        last = Some(Cursor([finished.finished_at, row.try_get("id")?]));
-        orders.push(finished);
-    }
-    let next = if more { last.map(Cursor::encode) } else { None };
+        let cursor = Cursor([finished.finished_at, row.try_get("id")?]);
+        Ok((finished, cursor))
+    })?;
     Ok(Json(Page { orders, next }))
 }
 

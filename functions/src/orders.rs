@@ -21,10 +21,12 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::body::{JsonBody, command_id};
-use crate::error::{ApiError, engine_error};
+use crate::error::ApiError;
 use crate::input::{self, Expiry};
 use crate::state::AppState;
-use crate::trade::{IdempotencyKey, levels, rule, send, unexpected};
+use crate::trade::{
+    IdempotencyKey, engine_query, levels, rule, send, unexpected, unexpected_reply,
+};
 use crate::views::{OrderBody, OrderStatus};
 
 /// A limit or stop order. Its stop-loss and take-profit are checked against its price (a
@@ -285,19 +287,13 @@ async fn list_pending(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<PendingList>, ApiError> {
-    let reply = state
-        .engine()
-        .query(Query::ListPendingOrders { user_id: user.0 })
-        .await
-        .map_err(|e| engine_error(e, state.nats_connected()))?;
-    match reply {
+    match engine_query(&state, Query::ListPendingOrders { user_id: user.0 }).await? {
         QueryReply::PendingOrders { orders } => Ok(Json(PendingList {
             orders: orders
                 .iter()
                 .map(|o| OrderBody::new(o, OrderStatus::Pending))
                 .collect(),
         })),
-        QueryReply::Rejected { rejection } => Err(ApiError::Rejected(rejection)),
-        other => Err(ApiError::Internal(format!("unexpected reply {other:?}"))),
+        other => Err(unexpected_reply(other)),
     }
 }

@@ -154,6 +154,24 @@ pub(crate) async fn send(state: &AppState, cmd: CommandEnvelope) -> Result<Accep
     }
 }
 
+/// Asks the engine a query; its rejection is the error (as a command's is in [`send`]).
+pub(crate) async fn engine_query(state: &AppState, query: Query) -> Result<QueryReply, ApiError> {
+    let reply = state
+        .engine()
+        .query(query)
+        .await
+        .map_err(|e| engine_error(e, state.nats_connected()))?;
+    match reply {
+        QueryReply::Rejected { rejection } => Err(ApiError::Rejected(rejection)),
+        other => Ok(other),
+    }
+}
+
+/// An answer of another kind than the query asks for (a bug on one side): 500.
+pub(crate) fn unexpected_reply(reply: QueryReply) -> ApiError {
+    ApiError::Internal(format!("unexpected reply {reply:?}"))
+}
+
 /// A value checked against the trading rule `code` names: 422 with that code if it breaks it.
 pub(crate) fn rule<T>(value: Unchecked<T>, code: RejectCode) -> Result<T, ApiError> {
     value.check(code).map_err(ApiError::Rejected)
@@ -364,16 +382,10 @@ async fn list_open(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<OpenList>, ApiError> {
-    let reply = state
-        .engine()
-        .query(Query::ListOpenPositions { user_id: user.0 })
-        .await
-        .map_err(|e| engine_error(e, state.nats_connected()))?;
-    match reply {
+    match engine_query(&state, Query::ListOpenPositions { user_id: user.0 }).await? {
         QueryReply::OpenPositions { positions } => Ok(Json(OpenList {
             positions: positions.iter().map(OpenBody::from).collect(),
         })),
-        QueryReply::Rejected { rejection } => Err(ApiError::Rejected(rejection)),
-        other => Err(ApiError::Internal(format!("unexpected reply {other:?}"))),
+        other => Err(unexpected_reply(other)),
     }
 }

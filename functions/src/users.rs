@@ -7,12 +7,18 @@
 //! exactly: a request's answer comes from a query that *started after the request asked*, so
 //! it sees every deletion committed before the request arrived (PostgreSQL's read-committed
 //! statement snapshot). Nothing is cached between queries.
+//!
+//! The checker keeps one connection between queries: taking it from the pool for each query
+//! cost a second round trip (the pool pings a connection before handing it out), as much
+//! PostgreSQL time as the lookup itself.
 
 use std::collections::HashSet;
 
 use bus::UserId;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{OnceCell, mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::error::{ApiError, is_unavailable};
 
@@ -75,15 +81,14 @@ async fn exists_now(db: &PgPool, user: UserId) -> Result<bool, ApiError> {
 /// until every sender is gone.
 async fn serve(db: PgPool, mut rx: mpsc::Receiver<Ask>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut ids = Vec::with_capacity(MAX_BATCH);
+    let mut held = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ids: Vec<uuid::Uuid> = batch.iter().map(|(user, _)| user.0).collect();
-        let found: Result<HashSet<uuid::Uuid>, (bool, String)> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&db)
-                .await
-                .map(|rows: Vec<uuid::Uuid>| rows.into_iter().collect())
-                .map_err(|e| (is_unavailable(&e), format!("postgres: {e}")));
+        ids.clear();
+        ids.extend(batch.iter().map(|(user, _): &Ask| user.0));
+        let found = lookup(&db, &mut held, &ids)
+            .await
+            .map_err(|e| (is_unavailable(&e), format!("postgres: {e}")));
         for (user, reply) in batch.drain(..) {
             let answer = found
                 .as_ref()
@@ -93,4 +98,38 @@ async fn serve(db: PgPool, mut rx: mpsc::Receiver<Ask>) {
             let _ = reply.send(answer);
         }
     }
+}
+
+/// The users of `ids` that exist, asked on the held connection. One that fails may have
+/// died while idle (PostgreSQL restarted): it goes back to the pool (which checks it before
+/// handing it out again) and the question is asked once more on a fresh one, as the pool's
+/// check before every query made it before.
+async fn lookup(
+    db: &PgPool,
+    held: &mut Option<PoolConnection<Postgres>>,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    if let Some(conn) = held.as_mut() {
+        match existing(conn, ids).await {
+            Ok(found) => return Ok(found),
+            Err(_) => *held = None,
+        }
+    }
+    let conn = held.insert(db.acquire().await?);
+    let found = existing(conn, ids).await;
+    if found.is_err() {
+        *held = None;
+    }
+    found
+}
+
+async fn existing(
+    conn: &mut PoolConnection<Postgres>,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut **conn)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -1,6 +1,7 @@
 //! CPU time by process for the benchmarks (Linux `/proc`): how much of a request's cost is
 //! the benchmark process itself, NATS, PostgreSQL and everything else on the machine, so a
-//! figure measured beside other people's work says where the time went.
+//! figure measured beside other people's work says where the time went. The benchmark's load
+//! generator runs on a thread of this process (`crate::loadgen`); its time is counted apart.
 
 use std::time::Instant;
 
@@ -10,7 +11,9 @@ const TICKS_PER_SEC: f64 = 100.0;
 /// CPU seconds used so far by each group of processes, and by the whole machine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
+    /// This process without the load generator's thread.
     pub this: f64,
+    pub loadgen: f64,
     pub nats: f64,
     pub postgres: f64,
     pub machine: f64,
@@ -19,7 +22,24 @@ pub struct Sample {
 
 /// utime + stime of one process, in seconds.
 fn process_secs(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_secs(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of this process's threads named `name`, in seconds.
+fn threads_secs(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .filter_map(|t| stat_secs(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// utime + stime of a `/proc/.../stat` file (a process's or a thread's), in seconds.
+fn stat_secs(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name may hold spaces; fields after its closing parenthesis are fixed.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -56,8 +76,10 @@ impl Sample {
     /// NATS counts the `nats-server` whose command line names `nats_port` (a private server
     /// for the run), or every `nats-server` when none does.
     pub fn take(database: &str, nats_port: &str) -> Self {
+        let loadgen = threads_secs(crate::loadgen::THREAD_NAME);
         let mut s = Sample {
-            this: process_secs("self").unwrap_or(0.0),
+            this: process_secs("self").unwrap_or(0.0) - loadgen,
+            loadgen,
             machine: machine_secs(),
             at: Some(Instant::now()),
             ..Default::default()
@@ -99,19 +121,20 @@ impl Sample {
             _ => 0.0,
         };
         let this = per(self.this, before.this);
+        let loadgen = per(self.loadgen, before.loadgen);
         let nats = per(self.nats, before.nats);
         let pg = per(self.postgres, before.postgres);
         let machine = per(self.machine, before.machine);
         let cores = (self.machine - before.machine) / wall.max(1e-9);
         format!(
-            "| {label} | {this:.0} | {nats:.0} | {pg:.0} | {:.0} | {machine:.0} | {cores:.2} |",
-            machine - this - nats - pg
+            "| {label} | {this:.0} | {loadgen:.0} | {nats:.0} | {pg:.0} | {:.0} | {machine:.0} | {cores:.2} |",
+            machine - this - loadgen - nats - pg
         )
     }
 }
 
 /// The header of [`Sample::row_since`]'s table.
-pub const HEADER: &str = "| phase | this process µs/req | nats-server µs/req | postgres (this db) µs/req | rest of machine µs/req | machine busy µs/req | busy cores |\n|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| phase | this process µs/req | load generator µs/req | nats-server µs/req | postgres (this db) µs/req | rest of machine µs/req | machine busy µs/req | busy cores |\n|---|---|---|---|---|---|---|---|";
 
 /// The 1-minute load average, for the record.
 pub fn load_average() -> String {

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod cpu;
+pub mod loadgen;
 pub mod market;
 pub mod supervise;
 pub mod web;

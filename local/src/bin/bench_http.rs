@@ -5,8 +5,10 @@
 //! cargo run --release -p local --bin bench-http            # BENCH_SECS=10 CLIENTS=64 RATE=1000
 //! ```
 //!
-//! Everything runs on this machine: the load generator, the runner (HTTP, engine, persist) in
-//! this process, NATS and PostgreSQL beside it. Figures go to `docs/benchmarks.md`.
+//! Everything runs on this machine: the runner (HTTP, engine, persist) in this process, the
+//! load generator on a thread of its own in it (its CPU time is reported apart; `LOADGEN_CPU=1`
+//! pins it to CPU 1 and the rest of the process to the other CPUs), NATS and PostgreSQL
+//! beside it. Figures go to `docs/benchmarks.md`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,10 +18,13 @@ use bus::nats::EngineClient;
 use bus::{
     Asset, Command, CommandEnvelope, CommandId, Names, OpenPosition, PriceTick, Reply, UserId,
 };
+use bytes::Bytes;
 use local::client::Connection;
 use local::cpu::{self, Sample};
+use local::loadgen::{LoadGen, Trader, post};
 use local::{RunnerSettings, start};
-use serde_json::{Value, json};
+use serde_json::json;
+use tokio::runtime::Handle;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -63,8 +68,14 @@ impl Summary {
     }
 }
 
-/// One client's loop: `op` repeatedly until `deadline`; latency of each call.
-async fn closed_loop<F, Fut>(clients: usize, secs: u64, label: &'static str, op: F) -> Summary
+/// One client's loop on `rt`: `op` repeatedly until `deadline`; latency of each call.
+async fn closed_loop<F, Fut>(
+    rt: &Handle,
+    clients: usize,
+    secs: u64,
+    label: &'static str,
+    op: F,
+) -> Summary
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = (usize, usize, Vec<u64>)> + Send,
@@ -75,7 +86,7 @@ where
     let mut tasks = Vec::new();
     for c in 0..clients {
         let op = op.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.push(rt.spawn(async move {
             let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
             while Instant::now() < deadline {
                 let (o, e, m) = op(c).await;
@@ -105,23 +116,18 @@ where
 }
 
 /// An open then a close through HTTP on one connection; two timed requests.
-async fn open_close(conn: &mut Connection, token: &str) -> (usize, usize, Vec<u64>) {
-    let open = json!({ "asset": "SOL", "side": "buy", "quantity": "0.01", "leverage": 100 });
+async fn open_close(trader: &mut Trader) -> (usize, usize, Vec<u64>) {
     let t0 = Instant::now();
-    let opened = conn.post("/api/v1/trade/open", Some(token), &open).await;
+    let opened = trader.open().await;
     let m0 = t0.elapsed().as_micros() as u64;
-    let Ok((status, body)) = opened else {
-        return (0, 1, vec![]);
-    };
-    if status != 201 {
+    let Ok(Some(id)) = opened else {
         return (0, 1, vec![m0]);
-    }
-    let close = json!({ "positionId": body["position"]["id"] });
+    };
     let t1 = Instant::now();
-    let closed = conn.post("/api/v1/trade/close", Some(token), &close).await;
+    let closed = trader.close(id).await;
     let m1 = t1.elapsed().as_micros() as u64;
     match closed {
-        Ok((s, _)) if s == 200 => (2, 0, vec![m0, m1]),
+        Ok(true) => (2, 0, vec![m0, m1]),
         _ => (1, 1, vec![m0, m1]),
     }
 }
@@ -153,23 +159,32 @@ async fn bare_server() -> Res<SocketAddr> {
 
 /// Open-loop load at `rate` requests per second for `secs`, spread over `conns` connections;
 /// latency measured from each request's scheduled start (no coordinated omission).
-async fn fixed_rate(addr: SocketAddr, tokens: &[String], rate: u64, secs: u64) -> Res<Summary> {
+async fn fixed_rate(
+    rt: &Handle,
+    addr: SocketAddr,
+    tokens: &[String],
+    rate: u64,
+    secs: u64,
+) -> Res<Summary> {
     let conns = tokens.len().min(32);
     let per_conn = rate as f64 / conns as f64 / 2.0; // each iteration is two requests
     let period = Duration::from_secs_f64(1.0 / per_conn);
-    let started = Instant::now();
+    // The schedule starts once every connection is open (each task opens its own first).
+    let started = Instant::now() + Duration::from_millis(100);
     let deadline = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for (c, token) in tokens.iter().take(conns).cloned().enumerate() {
-        let mut conn = Connection::open(addr).await?;
-        tasks.push(tokio::spawn(async move {
+        tasks.push(rt.spawn(async move {
             let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
+            let Ok(mut trader) = Trader::connect(addr, &token).await else {
+                return (ok, 1, micros);
+            };
             // Stagger the connections across one period.
             let mut next = started + period.mul_f64(c as f64 / conns as f64);
             while next < deadline {
                 tokio::time::sleep_until(next.into()).await;
                 let lag = Instant::now().saturating_duration_since(next).as_micros() as u64;
-                let (o, e, m) = open_close(&mut conn, &token).await;
+                let (o, e, m) = open_close(&mut trader).await;
                 ok += o;
                 err += e;
                 micros.extend(m.into_iter().map(|x| x + lag));
@@ -198,6 +213,7 @@ async fn fixed_rate(addr: SocketAddr, tokens: &[String], rate: u64, secs: u64) -
 async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Summary {
     let users = Arc::new(users);
     closed_loop(
+        &Handle::current(),
         users.len(),
         secs,
         "bare EngineClient::send (open, close)",
@@ -306,9 +322,10 @@ async fn setup(clients: usize) -> Res<Setup> {
 }
 
 /// The HTTP floor: 100 round trips per connection against the bare server.
-async fn bare_phase(clients: usize, secs: u64) -> Res<Summary> {
+async fn bare_phase(rt: &Handle, clients: usize, secs: u64) -> Res<Summary> {
     let bare = bare_server().await?;
     Ok(closed_loop(
+        rt,
         clients,
         secs,
         "bare hyper/axum round trip",
@@ -319,7 +336,8 @@ async fn bare_phase(clients: usize, secs: u64) -> Res<Summary> {
             let mut micros = Vec::with_capacity(100);
             for _ in 0..100 {
                 let t = Instant::now();
-                if conn.post("/ping", None, &Value::Null).await.is_err() {
+                let ping = post("/ping", None, Bytes::new());
+                if conn.round_trip(ping).await.is_err() {
                     return (micros.len(), 1, micros);
                 }
                 micros.push(t.elapsed().as_micros() as u64);
@@ -331,18 +349,19 @@ async fn bare_phase(clients: usize, secs: u64) -> Res<Summary> {
 }
 
 /// Trading through HTTP, closed loop: 20 open+close pairs per connection, one user each.
-async fn http_phase(addr: SocketAddr, tokens: Vec<String>, secs: u64) -> Summary {
+async fn http_phase(rt: &Handle, addr: SocketAddr, tokens: Vec<String>, secs: u64) -> Summary {
     let clients = tokens.len();
     let tokens = Arc::new(tokens);
-    closed_loop(clients, secs, "HTTP open+close, 64 clients", move |c| {
+    let label = "HTTP open+close, 64 clients";
+    closed_loop(rt, clients, secs, label, move |c| {
         let tokens = tokens.clone();
         async move {
-            let Ok(mut conn) = Connection::open(addr).await else {
+            let Ok(mut trader) = Trader::connect(addr, &tokens[c]).await else {
                 return (0, 1, vec![]);
             };
             let (mut ok, mut err, mut micros) = (0, 0, Vec::new());
             for _ in 0..20 {
-                let (o, e, m) = open_close(&mut conn, &tokens[c]).await;
+                let (o, e, m) = open_close(&mut trader).await;
                 ok += o;
                 err += e;
                 micros.extend(m);
@@ -361,6 +380,15 @@ async fn main() -> Res<()> {
     let phases = std::env::var("PHASES").unwrap_or_else(|_| "bare,engine,http,rate".into());
     let run = |name: &str| phases.split(',').any(|p| p == name);
     let s = setup(clients).await?;
+    let loadgen = LoadGen::start()?;
+    if let Some(cpu) = std::env::var("LOADGEN_CPU")
+        .ok()
+        .and_then(|c| c.parse().ok())
+    {
+        loadgen.pin(cpu)?;
+        println!("load generator pinned to CPU {cpu}, the rest of this process to the others");
+    }
+    let rt = loadgen.handle();
     println!(
         "{clients} clients, {secs} s per phase, fixed rate {rate} req/s; runner at {}; load average {}\n",
         s.addr,
@@ -374,7 +402,7 @@ async fn main() -> Res<()> {
     if run("bare") {
         let before = Sample::take(&db, &port);
         record(
-            bare_phase(clients, secs).await?,
+            bare_phase(rt, clients, secs).await?,
             &before,
             (&db, &port),
             &mut rows,
@@ -387,12 +415,12 @@ async fn main() -> Res<()> {
     }
     if run("http") {
         let before = Sample::take(&db, &port);
-        let summary = http_phase(s.addr, s.tokens.clone(), secs).await;
+        let summary = http_phase(rt, s.addr, s.tokens.clone(), secs).await;
         record(summary, &before, (&db, &port), &mut rows);
     }
     if run("rate") {
         let before = Sample::take(&db, &port);
-        let summary = fixed_rate(s.addr, &s.tokens, rate, secs).await?;
+        let summary = fixed_rate(rt, s.addr, &s.tokens, rate, secs).await?;
         record(summary, &before, (&db, &port), &mut rows);
     }
     println!(
