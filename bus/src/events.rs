@@ -128,13 +128,13 @@ pub fn encode_batches(events: &[LoggedEvent], max_bytes: usize) -> Vec<EncodedBa
         // Plain data with string keys: serialising cannot fail.
         serde_json::to_writer(&mut scratch, logged).expect("event serialises");
         let key = logged.key();
-        if let Some((range, payload)) = &mut open {
-            if payload.len() + 1 + scratch.len() + CLOSING.len() <= max_bytes {
-                payload.push(b',');
-                payload.extend_from_slice(&scratch);
-                range.last = key;
-                continue;
-            }
+        if let Some((range, payload)) = &mut open
+            && payload.len() + 1 + scratch.len() + CLOSING.len() <= max_bytes
+        {
+            payload.push(b',');
+            payload.extend_from_slice(&scratch);
+            range.last = key;
+            continue;
         }
         if let Some(done) = open.take() {
             out.push(close(done));
