@@ -26,8 +26,9 @@ use super::ServiceError;
 use super::process::decode_logged;
 
 /// Inputs per pull request: at most one and a half pulls are outstanding, well under
-/// async-nats' per-subscription buffer (65,536 messages, dropped beyond). Pulls of 5,000
-/// read faster than pulls of 20,000 here (`cargo bench -p engine --bench replay`).
+/// async-nats' per-subscription buffer (65,536 messages, dropped beyond). Pulls of 20,000
+/// read about as fast when the machine is idle and slower when it is loaded
+/// (`cargo bench -p engine --bench replay`).
 const PULL: usize = 5_000;
 
 /// One input as the log holds it: an unreadable one is `None` (skipped, but counted).
