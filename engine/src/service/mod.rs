@@ -167,16 +167,26 @@ async fn recover(
     store: &SnapshotStore,
 ) -> Result<(crate::Engine, u64, u64), ServiceError> {
     let names = &settings.names;
+    let loading = Instant::now();
     let (mut engine, snapshot_seq) =
         recovery::load_newest(store, &names.engine_stream(), &settings.engine).await?;
+    let load = loading.elapsed();
     let published = recovery::published_upto(js, names).await?.max(snapshot_seq);
     let started = Instant::now();
     let replayed =
         recovery::replay(js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
-    observe::recovered(started.elapsed(), replayed);
+    observe::recovered(load, started.elapsed(), replayed);
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let per_sec = (replayed as f64 / secs) as u64;
-    tracing::info!(snapshot_seq, published, replayed, per_sec, "recovered");
+    let load_ms = load.as_millis() as u64;
+    tracing::info!(
+        snapshot_seq,
+        load_ms,
+        published,
+        replayed,
+        per_sec,
+        "recovered"
+    );
     Ok((engine, snapshot_seq, published))
 }
 

@@ -6,7 +6,8 @@
 //! (a batch: apply, reply, publish its events), `engine_lag_inputs` (inputs in `ENGINE` not yet
 //! delivered to the writer when its last batch arrived), `engine_last_applied_seq`,
 //! `engine_snapshot_seconds`, `engine_snapshot_age_seconds`, `engine_lease_held`,
-//! `engine_replay_seconds` and `engine_replayed_inputs` (the last recovery).
+//! `engine_snapshot_load_seconds`, `engine_replay_seconds` and `engine_replayed_inputs` (the
+//! last recovery).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -154,8 +155,10 @@ impl Default for EngineMetrics {
     }
 }
 
-/// The last recovery: how long the replay took and how many inputs it applied.
-pub fn recovered(took: Duration, replayed: u64) {
-    metrics::gauge!("engine_replay_seconds").set(took.as_secs_f64());
+/// The last recovery: how long loading its snapshot and the replay took, and how many inputs
+/// it applied (start-up time is mostly these two).
+pub fn recovered(load: Duration, replay: Duration, replayed: u64) {
+    metrics::gauge!("engine_snapshot_load_seconds").set(load.as_secs_f64());
+    metrics::gauge!("engine_replay_seconds").set(replay.as_secs_f64());
     metrics::gauge!("engine_replayed_inputs").set(replayed as f64);
 }

@@ -100,13 +100,12 @@ pub async fn replay(
     }
     let mut reader = log_reader::open(js, &stream_name, after + 1, upto).await?;
     let mut applied = 0;
-    while let Some(run) = reader.next().await {
-        for Logged { seq, now, input } in run? {
-            if let Some(input) = input {
-                each(seq, engine.apply(input, now));
-            }
-            applied += 1;
+    while let Some(logged) = reader.next().await {
+        let Logged { seq, now, input } = logged?;
+        if let Some(input) = input {
+            each(seq, engine.apply(input, now));
         }
+        applied += 1;
     }
     reader.finish().await;
     Ok(applied)
