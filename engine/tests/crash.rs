@@ -224,17 +224,9 @@ async fn pure_replay(
 async fn published_events(names: &Names, expected: usize) -> BTreeMap<(u64, usize), Event> {
     let nats = async_nats::connect(nats_url()).await.expect("nats");
     let js = async_nats::jetstream::new(nats);
-    let stream = js.get_stream(names.events_stream()).await.expect("EVENTS");
-    let count = stream.get_info().await.expect("info").state.messages;
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("c");
-    let mut messages = consumer.messages().await.expect("messages");
     let mut out = BTreeMap::new();
     let mut stored = 0;
-    for _ in 0..count {
-        let msg = messages.next().await.expect("open").expect("message");
+    for msg in stored_messages(&js, &names.events_stream()).await {
         for logged in bus::events::read(&msg).expect("events") {
             stored += 1;
             let id = logged.key();

@@ -6,7 +6,7 @@ mod svc;
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull::OrderedConfig};
+use async_nats::jetstream;
 use bus::events::{EventKey, KeyRange, LoggedEvent, MAX_BATCH_BYTES, encode_batches};
 use bus::nats::{StreamSettings, ensure_streams};
 use bus::{Command, EngineInput, Envelope, Event, Names};
@@ -137,16 +137,8 @@ async fn write_then_die(p: &mut Processor, mut inputs: Vec<jetstream::Message>, 
 }
 
 async fn stored_keys(js: &jetstream::Context, names: &Names) -> Vec<EventKey> {
-    let stream = js.get_stream(names.events_stream()).await.expect("EVENTS");
-    let count = stream.get_info().await.expect("info").state.messages;
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
     let mut keys = Vec::new();
-    for _ in 0..count {
-        let msg = messages.next().await.expect("open").expect("message");
+    for msg in stored_messages(js, &names.events_stream()).await {
         keys.extend(
             bus::events::read(&msg)
                 .expect("events")

@@ -5,12 +5,11 @@
 
 mod svc;
 
-use async_nats::jetstream::{self, consumer::pull::OrderedConfig};
+use async_nats::jetstream;
 use bus::nats::{StreamSettings, ensure_streams};
 use bus::{Asset, Command, EngineInput, Envelope, Names, Side};
 use engine::service::{apply_logged, recovery};
 use engine::{Engine, EngineConfig};
-use futures_util::StreamExt;
 use svc::*;
 
 const INPUTS: u64 = 7_000;
@@ -49,21 +48,15 @@ async fn publish_log(js: &jetstream::Context, names: &Names) {
 
 /// What the stream holds: (sequence, timestamp, payload) of every stored input.
 async fn stored(js: &jetstream::Context, names: &Names) -> Vec<(u64, i64, Vec<u8>)> {
-    let stream = js.get_stream(names.engine_stream()).await.expect("stream");
-    let count = stream.get_info().await.expect("info").state.messages;
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut inputs = Vec::new();
-    while (inputs.len() as u64) < count {
-        let m = messages.next().await.expect("open").expect("message");
-        let info = m.info().expect("info");
-        let (seq, now) = (info.stream_sequence, bus::nats::timestamp_ms(info));
-        inputs.push((seq, now, m.payload.to_vec()));
-    }
-    inputs
+    let messages = stored_messages(js, &names.engine_stream()).await;
+    messages
+        .iter()
+        .map(|m| {
+            let info = m.info().expect("info");
+            let (seq, now) = (info.stream_sequence, bus::nats::timestamp_ms(info));
+            (seq, now, m.payload.to_vec())
+        })
+        .collect()
 }
 
 /// The pure core fed `inputs` from memory.

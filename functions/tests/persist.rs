@@ -52,6 +52,20 @@ async fn row(db: &TestDatabase, id: i64) -> (String, Option<String>, i64) {
         .expect("row")
 }
 
+/// A fresh database and, under a random prefix, the engine's streams.
+async fn streams() -> (TestDatabase, Names, async_nats::jetstream::Context) {
+    let db = TestDatabase::create().await.expect("db");
+    let names = Names::new(support::random_prefix());
+    let nats = async_nats::connect(support::nats_url())
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    bus::nats::ensure_streams(&js, &names, &Default::default())
+        .await
+        .expect("streams");
+    (db, names, js)
+}
+
 #[tokio::test]
 async fn replayed_and_reordered_events_never_overwrite_newer_state() {
     let db = TestDatabase::create().await.expect("db");
@@ -101,15 +115,7 @@ async fn replayed_and_reordered_events_never_overwrite_newer_state() {
 
 #[tokio::test]
 async fn the_consumer_writes_events_and_survives_a_poison_message() {
-    let db = TestDatabase::create().await.expect("db");
-    let names = Names::new(support::random_prefix());
-    let nats = async_nats::connect(support::nats_url())
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(nats);
-    bus::nats::ensure_streams(&js, &names, &Default::default())
-        .await
-        .expect("streams");
+    let (db, names, js) = streams().await;
     let (stop, mut rx) = watch::channel(false);
     let task = tokio::spawn(functions::persist::run(
         js.clone(),
@@ -205,15 +211,7 @@ async fn stored(db: &TestDatabase, ids: &[i64]) -> bool {
 
 #[tokio::test]
 async fn a_poison_event_goes_to_the_dead_letter_stream_and_history_goes_on() {
-    let db = TestDatabase::create().await.expect("db");
-    let names = Names::new(support::random_prefix());
-    let nats = async_nats::connect(support::nats_url())
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(nats);
-    bus::nats::ensure_streams(&js, &names, &Default::default())
-        .await
-        .expect("streams");
+    let (db, names, js) = streams().await;
     // One batch: good, poison (an id PostgreSQL cannot store), good, unreadable.
     let user = UserId(uuid::Uuid::new_v4());
     publish_event(&js, &names, "1-0", opened(1, position(user, 10))).await;
@@ -290,15 +288,7 @@ async fn a_poison_event_goes_to_the_dead_letter_stream_and_history_goes_on() {
 
 #[tokio::test]
 async fn a_batch_message_is_written_whole_and_only_its_poison_event_is_dead_lettered() {
-    let db = TestDatabase::create().await.expect("db");
-    let names = Names::new(support::random_prefix());
-    let nats = async_nats::connect(support::nats_url())
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(nats);
-    bus::nats::ensure_streams(&js, &names, &Default::default())
-        .await
-        .expect("streams");
+    let (db, names, js) = streams().await;
     // As the engine stores them: the events of several inputs in one message.
     let user = UserId(uuid::Uuid::new_v4());
     let logged = |seq, id| LoggedEvent {

@@ -176,3 +176,23 @@ pub fn open(user_id: UserId, asset: Asset, side: Side, qty: &str, lev: u32) -> C
         max_slippage_bps: None,
     })
 }
+
+/// Every message `stream` holds now, in stream order (an ordered consumer read to the count).
+pub async fn stored_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> Vec<async_nats::jetstream::Message> {
+    use futures_util::StreamExt;
+    let stream = js.get_stream(stream).await.expect("stream");
+    let count = stream.get_info().await.expect("info").state.messages;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::new();
+    while (out.len() as u64) < count {
+        out.push(messages.next().await.expect("open").expect("message"));
+    }
+    out
+}
