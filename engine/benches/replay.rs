@@ -263,13 +263,7 @@ async fn raw(url: &str, js: &jetstream::Context, names: &Names, n: u64) -> u64 {
     let (mut read, mut at) = (0, 0);
     while read < n {
         let Some(eol) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
-            buf.drain(..at);
-            at = 0;
-            let len = buf.len();
-            buf.resize(len + (1 << 20), 0);
-            let got = socket.read(&mut buf[len..]).await.expect("read");
-            buf.truncate(len + got);
-            assert!(got > 0, "server closed");
+            read_more(&mut socket, &mut buf, &mut at).await;
             continue;
         };
         let line = &buf[at..at + eol];
@@ -288,12 +282,7 @@ async fn raw(url: &str, js: &jetstream::Context, names: &Names, n: u64) -> u64 {
         };
         if at + eol + 2 + body > buf.len() {
             // Wait for the rest of the message.
-            buf.drain(..at);
-            at = 0;
-            let len = buf.len();
-            buf.resize(len + (1 << 20), 0);
-            let got = socket.read(&mut buf[len..]).await.expect("read");
-            buf.truncate(len + got);
+            read_more(&mut socket, &mut buf, &mut at).await;
             continue;
         }
         if body > 0 {
@@ -302,6 +291,17 @@ async fn raw(url: &str, js: &jetstream::Context, names: &Names, n: u64) -> u64 {
         at += eol + 2 + body;
     }
     read
+}
+
+/// Drops what was parsed (up to `at`) and appends the next read from `socket`.
+async fn read_more(socket: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, at: &mut usize) {
+    buf.drain(..*at);
+    *at = 0;
+    let len = buf.len();
+    buf.resize(len + (1 << 20), 0);
+    let got = socket.read(&mut buf[len..]).await.expect("read");
+    buf.truncate(len + got);
+    assert!(got > 0, "server closed");
 }
 
 async fn replay(js: &jetstream::Context, names: &Names) -> u64 {

@@ -231,26 +231,34 @@ impl Mailbox {
             _ => return Delivered::default(),
         }
         s.events += 1;
-        if s.events > self.limits.max_events && !s.is_idle() {
-            s.mark_too_slow();
-            drop(s);
-            self.notify.notify_one();
-            return Delivered::default();
-        }
-        self.send(s, Kind::Event, frame.clone())
+        let over = s.events > self.limits.max_events;
+        self.send_within(s, over, Kind::Event, frame.clone())
     }
 
     /// Sends a reply to the client's own op.
     pub fn push_reply(&self, frame: Bytes) -> Delivered {
         let mut s = self.lock();
         s.replies += 1;
-        if s.replies > self.limits.max_replies && !s.is_idle() {
+        let over = s.replies > self.limits.max_replies;
+        self.send_within(s, over, Kind::Reply, frame)
+    }
+
+    /// Sends `bytes`, unless the client is `over` its limit for this kind while frames still
+    /// wait for its socket: then it is too slow, and its task is woken to close it.
+    fn send_within(
+        &self,
+        mut s: std::sync::MutexGuard<'_, State>,
+        over: bool,
+        kind: Kind,
+        bytes: Bytes,
+    ) -> Delivered {
+        if over && !s.is_idle() {
             s.mark_too_slow();
             drop(s);
             self.notify.notify_one();
             return Delivered::default();
         }
-        self.send(s, Kind::Reply, frame)
+        self.send(s, kind, bytes)
     }
 
     /// Bytes tungstenite writes itself (whole frames, or the handshake): always kept, in order.
