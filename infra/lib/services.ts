@@ -42,7 +42,7 @@ interface ServiceSpec {
 }
 
 /** Files that are no part of the image's build context (kept out of the asset hash too). */
-const CONTEXT_EXCLUDES = ['target', '**/node_modules', 'infra/cdk.out', 'infra/.venv', '.git', 'web/dist', 'docs'];
+const CONTEXT_EXCLUDES = ['target', '**/node_modules', 'infra/cdk.out', '**/.venv', '.git', 'web/dist', 'docs'];
 
 export class Services extends Construct {
   readonly services: Record<string, ecs.FargateService> = {};
