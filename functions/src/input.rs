@@ -328,6 +328,13 @@ mod tests {
             serde_json::from_str(r#"{"id": 18446744073709551615, "leverage": 1000, "bps": null}"#)
                 .expect("ok");
         assert_eq!((n.id, n.bps), (PositionId(u64::MAX), None));
+        // Up to 2^53 every integral float is exact; serde_json's fast float path read this one
+        // (found by schemathesis) as ...497.5 and the id was refused.
+        for id in [4_366_021_027_207_498_u64, 9_007_199_254_740_991] {
+            let n: Numbers =
+                serde_json::from_str(&format!(r#"{{"id": {id}.0, "leverage": 1}}"#)).expect("ok");
+            assert_eq!(n.id, PositionId(id));
+        }
         for bad in [
             r#"{"id": 1.5, "leverage": 1}"#,
             r#"{"id": -1, "leverage": 1}"#,
