@@ -22,6 +22,8 @@ fn a_bad_hub_or_feed_value_names_its_variable() {
         ("WS_MAX_CONNECTIONS", "0"),
         ("WS_MAX_BEHIND", "-1"),
         ("WS_WRITE_TIMEOUT_MS", "5s"),
+        ("WS_FANOUT_SHARDS", "0"),
+        ("WS_FANOUT_SHARDS", "two"),
         ("ENGINE_PREFIX", "a.b"),
     ] {
         let err = HubSettings::from_vars(&env(&[("JWT_SECRET", STRONG), (name, value)]))
@@ -48,9 +50,10 @@ fn a_bad_hub_or_feed_value_names_its_variable() {
         ("JWT_SECRET", STRONG),
         ("WS_MAX_CONNECTIONS", "7"),
         ("WS_WRITE_TIMEOUT_MS", " "),
+        ("WS_FANOUT_SHARDS", "3"),
     ]))
     .expect("reads");
-    assert_eq!(hub.max_connections, 7);
+    assert_eq!((hub.max_connections, hub.fanout_shards), (7, 3));
     assert_eq!(hub.write_timeout, HubSettings::default().write_timeout);
     let feed = FeedSettings::from_vars(&env(&[
         ("PRICE_SOURCE", "simulated"),

@@ -79,7 +79,7 @@ pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slo
     let end = if shared.stopping() {
         End::Shutdown
     } else {
-        serve(&mut ws, &tcp, &mailbox, &shared).await
+        serve(&mut ws, &tcp, &mailbox, &slot, &shared).await
     };
     drop(slot);
     match end {
@@ -146,6 +146,7 @@ async fn serve(
     ws: &mut WebSocketStream<ClientStream>,
     tcp: &TcpStream,
     mailbox: &Mailbox,
+    slot: &Slot,
     shared: &Shared,
 ) -> End {
     // One timer per connection, armed while a token is in force (re-armed by a new `auth`).
@@ -160,7 +161,7 @@ async fn serve(
                 Some(at) if crate::auth::now_secs() < at => expiry.as_mut().reset(expiry_timer(at)),
                 _ => {
                     token_expires = None;
-                    mailbox.clear_user();
+                    slot.set_user(None);
                     reply(mailbox, shared, protocol::error(
                         ErrorCode::Unauthorized,
                         "the token expired: private events stopped; send a new auth op",
@@ -179,7 +180,7 @@ async fn serve(
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(at) = on_op(&text, mailbox, shared) {
+                    if let Some(at) = on_op(&text, mailbox, slot, shared) {
                         expiry.as_mut().reset(expiry_timer(at));
                         token_expires = Some(at);
                     }
@@ -246,7 +247,7 @@ fn expiry_timer(expires_at: u64) -> Instant {
 }
 
 /// Answers one op; after a successful `auth`, returns when its token expires (unix seconds).
-fn on_op(text: &str, mailbox: &Mailbox, shared: &Shared) -> Option<u64> {
+fn on_op(text: &str, mailbox: &Mailbox, slot: &Slot, shared: &Shared) -> Option<u64> {
     let op = match protocol::parse_op(text) {
         Ok(op) => op,
         Err(message) => {
@@ -286,7 +287,7 @@ fn on_op(text: &str, mailbox: &Mailbox, shared: &Shared) -> Option<u64> {
         }
         ClientOp::Auth { token } => match shared.verifier.verify_until(&token) {
             Ok(valid) => {
-                mailbox.set_user(valid.user, valid.expires_at);
+                slot.set_user(Some((valid.user, valid.expires_at)));
                 let user_id = valid.user;
                 reply(
                     mailbox,

@@ -381,7 +381,8 @@ impl Mailbox {
         (added, set)
     }
 
-    /// From now on the user's events are sent, until `expires_at` (unix seconds).
+    /// From now on the user's events are sent, until `expires_at` (unix seconds). Called by
+    /// [`super::registry::Registry::set_user`], which also indexes the connection by user.
     pub fn set_user(&self, user: UserId, expires_at: u64) {
         self.lock().user = Some((user, expires_at));
     }

@@ -150,7 +150,7 @@ struct Shared {
 impl Shared {
     fn new(settings: &HubSettings, stats: HubStats) -> Self {
         Self {
-            registry: Registry::new(stats.clone()),
+            registry: Registry::new(stats.clone(), settings.fanout_shards),
             latest: RwLock::new([None, None, None]),
             verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
             limits: settings.limits,
@@ -209,7 +209,7 @@ pub async fn run_with_stats(
     let listener = TcpListener::bind(&settings.bind)
         .await
         .map_err(|e| HubError::Bind(settings.bind.clone(), e))?;
-    tracing::info!(addr = %settings.bind, "WebSocket hub listening");
+    tracing::info!(addr = %settings.bind, fanout_shards = settings.fanout_shards, "WebSocket hub listening");
     serve(listener, settings, stats, shutdown).await
 }
 

@@ -26,6 +26,9 @@ pub struct HubSettings {
     pub write_timeout: Duration,
     /// Kernel send buffer of each client socket (bytes): bounds what a stalled client holds.
     pub send_buffer: usize,
+    /// Parts a quote fan-out is written in, in parallel, each of at least 1,024 clients
+    /// (`WS_FANOUT_SHARDS`, default: the CPUs this process may run on).
+    pub fanout_shards: usize,
 }
 
 impl std::fmt::Debug for HubSettings {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for HubSettings {
             .field("limits", &self.limits)
             .field("write_timeout", &self.write_timeout)
             .field("send_buffer", &self.send_buffer)
+            .field("fanout_shards", &self.fanout_shards)
             .finish()
     }
 }
@@ -62,6 +66,7 @@ impl Default for HubSettings {
             },
             write_timeout: Duration::from_secs(5),
             send_buffer: 64 * 1024,
+            fanout_shards: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -76,12 +81,13 @@ struct Vars {
     ws_max_connections: Option<usize>,
     ws_max_behind: Option<u32>,
     ws_write_timeout_ms: Option<u64>,
+    ws_fanout_shards: Option<usize>,
 }
 
 impl HubSettings {
     /// Reads `WS_ADDR`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`, `ENGINE_PREFIX`, `JWT_SECRET`
     /// (required and strong unless `APP_ENV=local`), `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`,
-    /// `WS_WRITE_TIMEOUT_MS`. Unset values keep the default; a bad one is an error naming it.
+    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`. Unset values keep the default; a bad one is an error naming it.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
     }
@@ -93,6 +99,14 @@ impl HubSettings {
         if max_connections == 0 {
             return Err(SettingsError::invalid(
                 "WS_MAX_CONNECTIONS",
+                "0",
+                "at least 1",
+            ));
+        }
+        let fanout_shards = v.ws_fanout_shards.unwrap_or(d.fanout_shards);
+        if fanout_shards == 0 {
+            return Err(SettingsError::invalid(
+                "WS_FANOUT_SHARDS",
                 "0",
                 "at least 1",
             ));
@@ -113,6 +127,7 @@ impl HubSettings {
                 .ws_write_timeout_ms
                 .map_or(d.write_timeout, Duration::from_millis),
             send_buffer: d.send_buffer,
+            fanout_shards,
         })
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
 use super::mailbox::Mailbox;
+use crate::types::UserId;
 
 pub(super) struct Slot {
     shared: Arc<Shared>,
@@ -33,6 +34,16 @@ impl Slot {
     pub(super) fn register(&mut self, mailbox: Arc<Mailbox>) {
         if let Some(old) = self.mailbox.replace(self.shared.registry.add(mailbox)) {
             self.shared.registry.remove(old);
+        }
+    }
+}
+
+impl Slot {
+    /// The connection's user from now on (`None`: not authenticated any more); see
+    /// [`super::registry::Registry::set_user`].
+    pub(super) fn set_user(&self, user: Option<(UserId, u64)>) {
+        if let Some(id) = self.mailbox {
+            self.shared.registry.set_user(id, user);
         }
     }
 }

@@ -74,7 +74,7 @@ async fn subscribe_quotes(
                     add_quote(&msg, shared, &mut batch);
                 }
                 if !batch.is_empty() {
-                    shared.registry.fan_out_quotes(&batch).await;
+                    shared.registry.fan_out_quotes(&Arc::new(batch)).await;
                 }
             }
         }
