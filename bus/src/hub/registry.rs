@@ -234,7 +234,7 @@ mod tests {
     fn an_event_reaches_exactly_the_connections_its_user_authenticated() {
         let registry = Registry::new(HubStats::default(), 1);
         let limits = HubSettings::default().limits;
-        let mut add = || registry.add(Arc::new(Mailbox::new(limits, Arc::new(Open))));
+        let add = || registry.add(Arc::new(Mailbox::new(limits, Arc::new(Open))));
         let (a1, a2, b, anonymous) = (add(), add(), add(), add());
         let later = crate::auth::now_secs() + 3_600;
         registry.set_user(a1, Some((user(1), later)));
