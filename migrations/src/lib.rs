@@ -21,11 +21,13 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPo
     Ok(pool)
 }
 
-/// A fresh, migrated database with a random name, for one test.
+/// A fresh, migrated database with a random name, for one test; dropped (its connections
+/// ended) when the value is, also when the test panics, so nothing is left on the server.
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
     pub pool: PgPool,
+    admin: PgConnectOptions,
 }
 
 impl TestDatabase {
@@ -40,13 +42,46 @@ impl TestDatabase {
             .execute(&mut admin)
             .await?;
         admin.close().await?;
-        let opts = admin_opts.database(&name);
+        let opts = admin_opts.clone().database(&name);
         let url = opts.to_url_lossy().to_string();
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { name, url, pool })
+        let db = Self {
+            name,
+            url,
+            pool,
+            admin: admin_opts,
+        };
+        MIGRATOR.run(&db.pool).await?;
+        Ok(db)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // No async drop: a thread with a runtime of its own drops the database (`FORCE` ends
+        // the pool's connections, which may belong to a runtime that is itself ending).
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut conn = admin.connect().await.map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        let outcome = dropped.unwrap_or_else(|_| Err("the drop thread panicked".into()));
+        if let Err(e) = outcome {
+            eprintln!("test database {} was not dropped: {e}", self.name);
+        }
     }
 }
