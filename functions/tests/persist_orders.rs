@@ -10,7 +10,7 @@ use bus::{
     CancelReason, CloseReason, ClosedPosition, Event, Leverage, Money, Order, OrderId, OrderType,
     Position, PositionId, Price, Quantity, Side, UserId,
 };
-use functions::persist::{EventKey, write_event};
+use functions::persist::{EventKey, write_all, write_event};
 use migrations::TestDatabase;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -247,6 +247,136 @@ async fn partial_closes_are_written_once_and_the_rest_keeps_its_latest_state() {
         vec![(6, d("0.1"), true), (6, d("0.2"), false)],
         "the view sees both"
     );
+}
+
+/// A history in which rows are written several times: a position opened, modified, partly
+/// closed and closed; an order placed, modified and filled, its position closed; an order
+/// placed and cancelled; a position opened and left open. Keys in engine order.
+fn busy_history(user: UserId) -> Vec<(EventKey, Event)> {
+    let whole = position(user, 1, "0.3", "1770");
+    let mut moved = whole.clone();
+    moved.stop_loss = Some(price("58500"));
+    moved.trailing_distance = Some(price("400"));
+    let mut rest = position(user, 1, "0.2", "1180");
+    rest.stop_loss = moved.stop_loss;
+    rest.trailing_distance = moved.trailing_distance;
+    let mut repriced = order(user, 7);
+    repriced.price = price("58800");
+    let filled = position(user, 2, "0.1", "590");
+    let mut last = closed_part(&filled, "-30", 6_000);
+    last.close_reason = CloseReason::StopLoss;
+    vec![
+        (key(1, 0), Event::PositionOpened { position: whole }),
+        (
+            key(2, 0),
+            Event::OrderPlaced {
+                order: order(user, 7),
+            },
+        ),
+        (
+            key(3, 0),
+            Event::PositionModified {
+                position: moved.clone(),
+                at: 2_500,
+            },
+        ),
+        (
+            key(4, 0),
+            Event::OrderModified {
+                order: repriced.clone(),
+                at: 2_600,
+            },
+        ),
+        (
+            key(5, 0),
+            Event::PositionPartiallyClosed {
+                closed: closed_part(&position(user, 1, "0.1", "590"), "100", 3_000),
+                remaining: rest.clone(),
+                at: 3_000,
+            },
+        ),
+        (
+            key(6, 0),
+            Event::OrderFilled {
+                order: repriced,
+                position: filled,
+            },
+        ),
+        (
+            key(6, 1),
+            Event::PositionClosed {
+                position: closed_part(&rest, "250", 4_000),
+            },
+        ),
+        (
+            key(7, 0),
+            Event::OrderPlaced {
+                order: order(user, 8),
+            },
+        ),
+        (
+            key(8, 0),
+            Event::PositionOpened {
+                position: position(user, 3, "0.5", "2950"),
+            },
+        ),
+        (
+            key(9, 0),
+            Event::OrderCancelled {
+                order: order(user, 8),
+                reason: CancelReason::User,
+                at: 5_000,
+            },
+        ),
+        (key(10, 0), Event::PositionClosed { position: last }),
+    ]
+}
+
+/// Every row the events wrote, tables and the analytics the triggers keep, as text.
+async fn everything(db: &TestDatabase) -> Vec<String> {
+    let mut all = Vec::new();
+    for table in [
+        "positions",
+        "orders",
+        "position_partial_closes",
+        "closed_trade_days",
+    ] {
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT row_to_json(t)::text FROM {table} t ORDER BY row_to_json(t)::text"
+        ))
+        .fetch_all(&db.pool)
+        .await
+        .expect("rows");
+        all.push(format!("{table}: {}", rows.len()));
+        all.extend(rows.into_iter().map(|(row,)| row));
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_batch_leaves_the_rows_its_events_one_by_one_would_even_replayed() {
+    let user = UserId(uuid::Uuid::new_v4());
+    let history = busy_history(user);
+    let one_by_one = TestDatabase::create().await.expect("db");
+    for (k, event) in history.iter().chain(&history) {
+        write(&one_by_one.pool, *k, event).await;
+    }
+    let batched = TestDatabase::create().await.expect("db");
+    let events = |range: std::ops::Range<usize>| history[range].iter().map(|(k, e)| (*k, e));
+    // Overlapping batches (a redelivery after a crash), then the whole history again.
+    for range in [0..5, 2..9, 4..11, 0..11] {
+        write_all(&batched.pool, events(range))
+            .await
+            .expect("batch");
+    }
+    let expected = everything(&one_by_one).await;
+    assert!(
+        expected.contains(&"positions: 3".to_string())
+            && expected.contains(&"orders: 2".to_string())
+            && expected.contains(&"position_partial_closes: 1".to_string()),
+        "{expected:#?}"
+    );
+    assert_eq!(everything(&batched).await, expected);
 }
 
 /// Follows `next` from the first page with `limit=1`; returns every row's `field` in order.

@@ -3,65 +3,125 @@
 //! parent module): a row keeps the key of the event that last wrote it and only a later one
 //! overwrites it; a partial close's row is keyed by its event and written once.
 
-use bus::events::{EventKey, LoggedEvent};
-use bus::{CancelReason, ClosedPosition, Event, Order, Position, PositionId, Side, TimestampMs};
-use sqlx::PgPool;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-/// Writes events in one transaction (all or nothing).
+use bus::events::{EventKey, LoggedEvent};
+use bus::{
+    CancelReason, ClosedPosition, Event, Order, OrderId, Position, PositionId, Side, TimestampMs,
+};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Writes events in one transaction (all or nothing), in at most three statements whatever
+/// their number: one upsert of positions, one insert of partial closes, one upsert of orders
+/// (a round trip per event cost PostgreSQL more than the writes themselves).
+///
+/// Each event carries its row's whole state and a row only takes a later key, so writing the
+/// latest state of each position and order in the batch leaves exactly the rows that writing
+/// the events one by one would (`functions/tests/persist.rs` compares the two); a partial
+/// close's row is its event's and written once.
 pub async fn write_all<'a>(
     db: &PgPool,
     events: impl Iterator<Item = (EventKey, &'a Event)>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut rows = Rows::default();
     for (key, event) in events {
-        write_one(&mut tx, key, event).await?;
+        rows.add(key, event);
     }
+    let mut tx = db.begin().await?;
+    rows.write(&mut tx).await?;
     tx.commit().await
 }
 
 /// Applies one event to PostgreSQL (all its writes or none); a no-op for events older than
 /// what a row already holds.
 pub async fn write_event(db: &PgPool, key: EventKey, event: &Event) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    write_one(&mut tx, key, event).await?;
-    tx.commit().await
+    write_all(db, std::iter::once((key, event))).await
 }
 
-async fn write_one(
-    db: &mut sqlx::PgConnection,
-    key: EventKey,
-    event: &Event,
-) -> Result<(), sqlx::Error> {
-    match event {
-        // The user row is written by signup; the engine account has nothing to persist.
-        Event::AccountCreated { .. } => Ok(()),
-        Event::PositionOpened { position } | Event::PositionModified { position, .. } => {
-            upsert(db, key, position, None).await
+/// The rows a batch of events writes: the latest state of each position and order it
+/// touches, and its partial closes.
+#[derive(Default)]
+struct Rows<'a> {
+    positions: HashMap<PositionId, (EventKey, PositionState<'a>)>,
+    partial_closes: Vec<(EventKey, &'a ClosedPosition)>,
+    orders: HashMap<OrderId, (EventKey, (&'a Order, OrderEnd))>,
+}
+
+/// A position and, once it is closed, how.
+type PositionState<'a> = (&'a Position, Option<&'a ClosedPosition>);
+
+impl<'a> Rows<'a> {
+    fn add(&mut self, key: EventKey, event: &'a Event) {
+        match event {
+            // The user row is written by signup; the engine account has nothing to persist.
+            Event::AccountCreated { .. } => {}
+            Event::PositionOpened { position } | Event::PositionModified { position, .. } => {
+                self.position(key, position, None);
+            }
+            Event::PositionClosed { position } => {
+                self.position(key, &position.position, Some(position));
+            }
+            Event::PositionPartiallyClosed {
+                closed, remaining, ..
+            } => {
+                self.partial_closes.push((key, closed));
+                self.position(key, remaining, None);
+            }
+            Event::OrderPlaced { order } | Event::OrderModified { order, .. } => {
+                self.order(key, order, OrderEnd::Pending);
+            }
+            Event::OrderCancelled { order, reason, at } => {
+                self.order(key, order, OrderEnd::Cancelled(*reason, *at));
+            }
+            Event::OrderFilled { order, position } => {
+                self.order(
+                    key,
+                    order,
+                    OrderEnd::Filled(position.id, position.opened_at),
+                );
+                self.position(key, position, None);
+            }
         }
-        Event::PositionClosed { position } => {
-            upsert(db, key, &position.position, Some(position)).await
+    }
+
+    fn position(&mut self, key: EventKey, p: &'a Position, closed: Option<&'a ClosedPosition>) {
+        latest(&mut self.positions, p.id, (key, (p, closed)));
+    }
+
+    fn order(&mut self, key: EventKey, o: &'a Order, end: OrderEnd) {
+        latest(&mut self.orders, o.id, (key, (o, end)));
+    }
+
+    async fn write(&self, db: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        if !self.positions.is_empty() {
+            upsert_positions(&mut *db, self.positions.values()).await?;
         }
-        Event::PositionPartiallyClosed {
-            closed, remaining, ..
-        } => {
-            insert_partial_close(&mut *db, key, closed).await?;
-            upsert(db, key, remaining, None).await
+        if !self.partial_closes.is_empty() {
+            insert_partial_closes(&mut *db, &self.partial_closes).await?;
         }
-        Event::OrderPlaced { order } | Event::OrderModified { order, .. } => {
-            upsert_order(db, key, order, OrderEnd::Pending).await
+        if !self.orders.is_empty() {
+            upsert_orders(db, self.orders.values()).await?;
         }
-        Event::OrderCancelled { order, reason, at } => {
-            upsert_order(db, key, order, OrderEnd::Cancelled(*reason, *at)).await
+        Ok(())
+    }
+}
+
+/// Keeps `row` for `id` unless the batch already holds a later state of it.
+fn latest<K: std::hash::Hash + Eq, T>(
+    rows: &mut HashMap<K, (EventKey, T)>,
+    id: K,
+    row: (EventKey, T),
+) {
+    match rows.entry(id) {
+        Entry::Occupied(held) if held.get().0 >= row.0 => {}
+        Entry::Occupied(mut held) => {
+            held.insert(row);
         }
-        Event::OrderFilled { order, position } => {
-            upsert_order(
-                &mut *db,
-                key,
-                order,
-                OrderEnd::Filled(position.id, position.opened_at),
-            )
-            .await?;
-            upsert(db, key, position, None).await
+        Entry::Vacant(free) => {
+            free.insert(row);
         }
     }
 }
@@ -80,23 +140,49 @@ where
     U::try_from(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
 }
 
-async fn upsert(
+/// The positions' latest states, one row each (a statement may not update a row twice).
+async fn upsert_positions<'a>(
     db: &mut sqlx::PgConnection,
-    key: EventKey,
-    p: &Position,
-    closed: Option<&ClosedPosition>,
+    rows: impl Iterator<Item = &'a (EventKey, PositionState<'a>)>,
 ) -> Result<(), sqlx::Error> {
-    let id: i64 = encode(p.id.0)?;
-    let seq: i64 = encode(key.seq)?;
-    let index: i32 = encode(key.index)?;
-    let leverage: i32 = encode(p.leverage.value())?;
+    let mut c = PositionColumns::default();
+    for (key, (p, closed)) in rows {
+        c.id.push(encode(p.id.0)?);
+        c.user_id.push(p.user_id.0);
+        c.asset.push(p.asset.symbol());
+        c.side.push(side(p.side));
+        c.quantity.push(p.quantity.value());
+        c.leverage.push(encode(p.leverage.value())?);
+        c.open_price.push(p.open_price.value());
+        c.margin.push(p.margin.value());
+        c.liquidation_price
+            .push(p.liquidation_price.map(|v| v.value()));
+        c.stop_loss.push(p.stop_loss.map(|v| v.value()));
+        c.take_profit.push(p.take_profit.map(|v| v.value()));
+        c.opened_at.push(p.opened_at);
+        c.status
+            .push(if closed.is_some() { "closed" } else { "open" });
+        c.close_price.push(closed.map(|c| c.close_price.value()));
+        c.realized_pnl.push(closed.map(|c| c.realized_pnl.value()));
+        c.close_reason.push(closed.map(|c| c.close_reason.as_str()));
+        c.closed_at.push(closed.map(|c| c.closed_at));
+        c.absorbed_loss
+            .push(closed.map(|c| c.absorbed_loss.value()));
+        c.event_seq.push(encode(key.seq)?);
+        c.event_index.push(encode(key.index)?);
+        c.trailing_distance
+            .push(p.trailing_distance.map(|v| v.value()));
+    }
     // Quantity, margin and liquidation price change with a partial close, the stop-loss with
     // a trailing stop: every event carries the position's latest state.
     sqlx::query(
         "INSERT INTO positions (id, user_id, asset, side, quantity, leverage, open_price, margin, \
             liquidation_price, stop_loss, take_profit, opened_at, status, close_price, realized_pnl, \
             close_reason, closed_at, absorbed_loss, event_seq, event_index, trailing_distance) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) \
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], \
+            $6::int4[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], \
+            $11::numeric[], $12::int8[], $13::text[], $14::numeric[], $15::numeric[], \
+            $16::text[], $17::int8[], $18::numeric[], $19::int8[], $20::int4[], $21::numeric[]) \
          ON CONFLICT (id) DO UPDATE SET \
             quantity = EXCLUDED.quantity, margin = EXCLUDED.margin, \
             liquidation_price = EXCLUDED.liquidation_price, \
@@ -109,68 +195,129 @@ async fn upsert(
          WHERE (positions.event_seq, positions.event_index) \
              < (EXCLUDED.event_seq, EXCLUDED.event_index)",
     )
-    .bind(id)
-    .bind(p.user_id.0)
-    .bind(p.asset.symbol())
-    .bind(side(p.side))
-    .bind(p.quantity.value())
-    .bind(leverage)
-    .bind(p.open_price.value())
-    .bind(p.margin.value())
-    .bind(p.liquidation_price.map(|v| v.value()))
-    .bind(p.stop_loss.map(|v| v.value()))
-    .bind(p.take_profit.map(|v| v.value()))
-    .bind(p.opened_at)
-    .bind(if closed.is_some() { "closed" } else { "open" })
-    .bind(closed.map(|c| c.close_price.value()))
-    .bind(closed.map(|c| c.realized_pnl.value()))
-    .bind(closed.map(|c| c.close_reason.as_str()))
-    .bind(closed.map(|c| c.closed_at))
-    .bind(closed.map(|c| c.absorbed_loss.value()))
-    .bind(seq)
-    .bind(index)
-    .bind(p.trailing_distance.map(|v| v.value()))
+    .bind(c.id)
+    .bind(c.user_id)
+    .bind(c.asset)
+    .bind(c.side)
+    .bind(c.quantity)
+    .bind(c.leverage)
+    .bind(c.open_price)
+    .bind(c.margin)
+    .bind(c.liquidation_price)
+    .bind(c.stop_loss)
+    .bind(c.take_profit)
+    .bind(c.opened_at)
+    .bind(c.status)
+    .bind(c.close_price)
+    .bind(c.realized_pnl)
+    .bind(c.close_reason)
+    .bind(c.closed_at)
+    .bind(c.absorbed_loss)
+    .bind(c.event_seq)
+    .bind(c.event_index)
+    .bind(c.trailing_distance)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// The closed part of a partially closed position: one row per event, written once.
-async fn insert_partial_close(
+/// A `positions` upsert's parameters, a column each.
+#[derive(Default)]
+struct PositionColumns {
+    id: Vec<i64>,
+    user_id: Vec<Uuid>,
+    asset: Vec<&'static str>,
+    side: Vec<&'static str>,
+    quantity: Vec<Decimal>,
+    leverage: Vec<i32>,
+    open_price: Vec<Decimal>,
+    margin: Vec<Decimal>,
+    liquidation_price: Vec<Option<Decimal>>,
+    stop_loss: Vec<Option<Decimal>>,
+    take_profit: Vec<Option<Decimal>>,
+    opened_at: Vec<i64>,
+    status: Vec<&'static str>,
+    close_price: Vec<Option<Decimal>>,
+    realized_pnl: Vec<Option<Decimal>>,
+    close_reason: Vec<Option<&'static str>>,
+    closed_at: Vec<Option<i64>>,
+    absorbed_loss: Vec<Option<Decimal>>,
+    event_seq: Vec<i64>,
+    event_index: Vec<i32>,
+    trailing_distance: Vec<Option<Decimal>>,
+}
+
+/// The closed parts of partially closed positions: one row per event, written once.
+async fn insert_partial_closes(
     db: &mut sqlx::PgConnection,
-    key: EventKey,
-    c: &ClosedPosition,
+    rows: &[(EventKey, &ClosedPosition)],
 ) -> Result<(), sqlx::Error> {
-    let p = &c.position;
-    let id: i64 = encode(p.id.0)?;
-    let seq: i64 = encode(key.seq)?;
-    let index: i32 = encode(key.index)?;
-    let leverage: i32 = encode(p.leverage.value())?;
+    let mut c = PartialCloseColumns::default();
+    for (key, closed) in rows {
+        let p = &closed.position;
+        c.event_seq.push(encode(key.seq)?);
+        c.event_index.push(encode(key.index)?);
+        c.position_id.push(encode(p.id.0)?);
+        c.user_id.push(p.user_id.0);
+        c.asset.push(p.asset.symbol());
+        c.side.push(side(p.side));
+        c.quantity.push(p.quantity.value());
+        c.leverage.push(encode(p.leverage.value())?);
+        c.open_price.push(p.open_price.value());
+        c.margin.push(p.margin.value());
+        c.opened_at.push(p.opened_at);
+        c.close_price.push(closed.close_price.value());
+        c.realized_pnl.push(closed.realized_pnl.value());
+        c.close_reason.push(closed.close_reason.as_str());
+        c.closed_at.push(closed.closed_at);
+    }
     sqlx::query(
         "INSERT INTO position_partial_closes (event_seq, event_index, position_id, user_id, \
             asset, side, quantity, leverage, open_price, margin, opened_at, close_price, \
             realized_pnl, close_reason, closed_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
+         SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::int8[], $4::uuid[], $5::text[], \
+            $6::text[], $7::numeric[], $8::int4[], $9::numeric[], $10::numeric[], $11::int8[], \
+            $12::numeric[], $13::numeric[], $14::text[], $15::int8[]) \
          ON CONFLICT (event_seq, event_index) DO NOTHING",
     )
-    .bind(seq)
-    .bind(index)
-    .bind(id)
-    .bind(p.user_id.0)
-    .bind(p.asset.symbol())
-    .bind(side(p.side))
-    .bind(p.quantity.value())
-    .bind(leverage)
-    .bind(p.open_price.value())
-    .bind(p.margin.value())
-    .bind(p.opened_at)
-    .bind(c.close_price.value())
-    .bind(c.realized_pnl.value())
-    .bind(c.close_reason.as_str())
+    .bind(c.event_seq)
+    .bind(c.event_index)
+    .bind(c.position_id)
+    .bind(c.user_id)
+    .bind(c.asset)
+    .bind(c.side)
+    .bind(c.quantity)
+    .bind(c.leverage)
+    .bind(c.open_price)
+    .bind(c.margin)
+    .bind(c.opened_at)
+    .bind(c.close_price)
+    .bind(c.realized_pnl)
+    .bind(c.close_reason)
     .bind(c.closed_at)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// A `position_partial_closes` insert's parameters, a column each.
+#[derive(Default)]
+struct PartialCloseColumns {
+    event_seq: Vec<i64>,
+    event_index: Vec<i32>,
+    position_id: Vec<i64>,
+    user_id: Vec<Uuid>,
+    asset: Vec<&'static str>,
+    side: Vec<&'static str>,
+    quantity: Vec<Decimal>,
+    leverage: Vec<i32>,
+    open_price: Vec<Decimal>,
+    margin: Vec<Decimal>,
+    opened_at: Vec<i64>,
+    close_price: Vec<Decimal>,
+    realized_pnl: Vec<Decimal>,
+    close_reason: Vec<&'static str>,
+    closed_at: Vec<i64>,
 }
 
 /// Where an order's row stands after an event.
@@ -181,27 +328,50 @@ enum OrderEnd {
     Filled(PositionId, TimestampMs),
 }
 
-async fn upsert_order(
+/// The orders' latest states, one row each.
+async fn upsert_orders<'a>(
     db: &mut sqlx::PgConnection,
-    key: EventKey,
-    o: &Order,
-    end: OrderEnd,
+    rows: impl Iterator<Item = &'a (EventKey, (&'a Order, OrderEnd))>,
 ) -> Result<(), sqlx::Error> {
-    let (status, reason, position, finished_at) = match end {
-        OrderEnd::Pending => ("pending", None, None, None),
-        OrderEnd::Cancelled(reason, at) => ("cancelled", Some(reason.as_str()), None, Some(at)),
-        OrderEnd::Filled(position, at) => (
-            "filled",
-            None,
-            Some(encode::<u64, i64>(position.0)?),
-            Some(at),
-        ),
-    };
+    let mut c = OrderColumns::default();
+    for (key, (o, end)) in rows {
+        let (status, reason, position, finished_at) = match *end {
+            OrderEnd::Pending => ("pending", None, None, None),
+            OrderEnd::Cancelled(reason, at) => ("cancelled", Some(reason.as_str()), None, Some(at)),
+            OrderEnd::Filled(position, at) => (
+                "filled",
+                None,
+                Some(encode::<u64, i64>(position.0)?),
+                Some(at),
+            ),
+        };
+        c.id.push(encode(o.id.0)?);
+        c.user_id.push(o.user_id.0);
+        c.asset.push(o.asset.symbol());
+        c.side.push(side(o.side));
+        c.order_type.push(o.order_type.as_str());
+        c.price.push(o.price.value());
+        c.quantity.push(o.quantity.value());
+        c.leverage.push(encode(o.leverage.value())?);
+        c.stop_loss.push(o.stop_loss.map(|v| v.value()));
+        c.take_profit.push(o.take_profit.map(|v| v.value()));
+        c.expires_at.push(o.expires_at);
+        c.created_at.push(o.created_at);
+        c.status.push(status);
+        c.cancel_reason.push(reason);
+        c.position_id.push(position);
+        c.finished_at.push(finished_at);
+        c.event_seq.push(encode(key.seq)?);
+        c.event_index.push(encode(key.index)?);
+    }
     sqlx::query(
         "INSERT INTO orders (id, user_id, asset, side, order_type, price, quantity, leverage, \
             stop_loss, take_profit, expires_at, created_at, status, cancel_reason, position_id, \
             finished_at, event_seq, event_index) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18) \
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+            $6::numeric[], $7::numeric[], $8::int4[], $9::numeric[], $10::numeric[], \
+            $11::int8[], $12::int8[], $13::text[], $14::text[], $15::int8[], $16::int8[], \
+            $17::int8[], $18::int4[]) \
          ON CONFLICT (id) DO UPDATE SET \
             price = EXCLUDED.price, stop_loss = EXCLUDED.stop_loss, \
             take_profit = EXCLUDED.take_profit, expires_at = EXCLUDED.expires_at, \
@@ -211,27 +381,50 @@ async fn upsert_order(
          WHERE (orders.event_seq, orders.event_index) \
              < (EXCLUDED.event_seq, EXCLUDED.event_index)",
     )
-    .bind(encode::<u64, i64>(o.id.0)?)
-    .bind(o.user_id.0)
-    .bind(o.asset.symbol())
-    .bind(side(o.side))
-    .bind(o.order_type.as_str())
-    .bind(o.price.value())
-    .bind(o.quantity.value())
-    .bind(encode::<u32, i32>(o.leverage.value())?)
-    .bind(o.stop_loss.map(|v| v.value()))
-    .bind(o.take_profit.map(|v| v.value()))
-    .bind(o.expires_at)
-    .bind(o.created_at)
-    .bind(status)
-    .bind(reason)
-    .bind(position)
-    .bind(finished_at)
-    .bind(encode::<u64, i64>(key.seq)?)
-    .bind(encode::<u32, i32>(key.index)?)
+    .bind(c.id)
+    .bind(c.user_id)
+    .bind(c.asset)
+    .bind(c.side)
+    .bind(c.order_type)
+    .bind(c.price)
+    .bind(c.quantity)
+    .bind(c.leverage)
+    .bind(c.stop_loss)
+    .bind(c.take_profit)
+    .bind(c.expires_at)
+    .bind(c.created_at)
+    .bind(c.status)
+    .bind(c.cancel_reason)
+    .bind(c.position_id)
+    .bind(c.finished_at)
+    .bind(c.event_seq)
+    .bind(c.event_index)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// An `orders` upsert's parameters, a column each.
+#[derive(Default)]
+struct OrderColumns {
+    id: Vec<i64>,
+    user_id: Vec<Uuid>,
+    asset: Vec<&'static str>,
+    side: Vec<&'static str>,
+    order_type: Vec<&'static str>,
+    price: Vec<Decimal>,
+    quantity: Vec<Decimal>,
+    leverage: Vec<i32>,
+    stop_loss: Vec<Option<Decimal>>,
+    take_profit: Vec<Option<Decimal>>,
+    expires_at: Vec<Option<i64>>,
+    created_at: Vec<i64>,
+    status: Vec<&'static str>,
+    cancel_reason: Vec<Option<&'static str>>,
+    position_id: Vec<Option<i64>>,
+    finished_at: Vec<Option<i64>>,
+    event_seq: Vec<i64>,
+    event_index: Vec<i32>,
 }
 
 /// The line that follows a request into history: logged for an event that carries the
