@@ -8,7 +8,8 @@
 //!
 //! `PIN=1` runs the hub on CPU 0 and the clients on CPU 1 (`taskset`), so the hub's own cost
 //! is measured apart from its clients' (in production they are browsers on other machines);
-//! the hub's CPU while publishing is then read as a share of its one core.
+//! the hub's CPU while publishing is then read as a share of its one core. `WS_FANOUT_SHARDS`
+//! sets the hub's fan-out parts (default: the CPUs it may run on, so 1 when pinned).
 //!
 //! Starts the hub in a child process (this same binary with `hub-process`; one process could
 //! not hold 20,000 sockets under the 20,000-descriptor limit), connects `CLIENTS` WebSocket
@@ -65,8 +66,13 @@ async fn hub_process(redis_prefix: String) -> Res<()> {
         nats_url: nats_url.clone(),
         bus_prefix: names.prefix().to_string(),
         max_connections: 20_000,
+        fanout_shards: env_u64(
+            "WS_FANOUT_SHARDS",
+            HubSettings::default().fanout_shards as u64,
+        ) as usize,
         ..HubSettings::default()
     };
+    eprintln!("hub: fan-out in up to {} parts", settings.fanout_shards);
     let stats = HubStats::default();
     let stdin_closed = async {
         let _ = tokio::task::spawn_blocking(|| {
