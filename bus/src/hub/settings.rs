@@ -95,22 +95,14 @@ impl HubSettings {
     pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
         let d = Self::default();
         let v: Vars = env.read()?;
-        let max_connections = v.ws_max_connections.unwrap_or(d.max_connections);
-        if max_connections == 0 {
-            return Err(SettingsError::invalid(
-                "WS_MAX_CONNECTIONS",
-                "0",
-                "at least 1",
-            ));
-        }
-        let fanout_shards = v.ws_fanout_shards.unwrap_or(d.fanout_shards);
-        if fanout_shards == 0 {
-            return Err(SettingsError::invalid(
-                "WS_FANOUT_SHARDS",
-                "0",
-                "at least 1",
-            ));
-        }
+        let max_connections = at_least_one(
+            "WS_MAX_CONNECTIONS",
+            v.ws_max_connections.unwrap_or(d.max_connections),
+        )?;
+        let fanout_shards = at_least_one(
+            "WS_FANOUT_SHARDS",
+            v.ws_fanout_shards.unwrap_or(d.fanout_shards),
+        )?;
         Ok(Self {
             bind: v.ws_addr.unwrap_or(d.bind),
             redis_url: v.redis_url.unwrap_or(d.redis_url),
@@ -130,4 +122,11 @@ impl HubSettings {
             fanout_shards,
         })
     }
+}
+
+fn at_least_one(name: &str, value: usize) -> Result<usize, SettingsError> {
+    if value == 0 {
+        return Err(SettingsError::invalid(name, "0", "at least 1"));
+    }
+    Ok(value)
 }

@@ -147,19 +147,11 @@ async fn upsert_positions<'a>(
 ) -> Result<(), sqlx::Error> {
     let mut c = PositionColumns::default();
     for (key, (p, closed)) in rows {
-        c.id.push(encode(p.id.0)?);
-        c.user_id.push(p.user_id.0);
-        c.asset.push(p.asset.symbol());
-        c.side.push(side(p.side));
-        c.quantity.push(p.quantity.value());
-        c.leverage.push(encode(p.leverage.value())?);
-        c.open_price.push(p.open_price.value());
-        c.margin.push(p.margin.value());
+        c.base.push(p, *key)?;
         c.liquidation_price
             .push(p.liquidation_price.map(|v| v.value()));
         c.stop_loss.push(p.stop_loss.map(|v| v.value()));
         c.take_profit.push(p.take_profit.map(|v| v.value()));
-        c.opened_at.push(p.opened_at);
         c.status
             .push(if closed.is_some() { "closed" } else { "open" });
         c.close_price.push(closed.map(|c| c.close_price.value()));
@@ -168,21 +160,20 @@ async fn upsert_positions<'a>(
         c.closed_at.push(closed.map(|c| c.closed_at));
         c.absorbed_loss
             .push(closed.map(|c| c.absorbed_loss.value()));
-        c.event_seq.push(encode(key.seq)?);
-        c.event_index.push(encode(key.index)?);
         c.trailing_distance
             .push(p.trailing_distance.map(|v| v.value()));
     }
     // Quantity, margin and liquidation price change with a partial close, the stop-loss with
     // a trailing stop: every event carries the position's latest state.
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO positions (id, user_id, asset, side, quantity, leverage, open_price, margin, \
-            liquidation_price, stop_loss, take_profit, opened_at, status, close_price, realized_pnl, \
-            close_reason, closed_at, absorbed_loss, event_seq, event_index, trailing_distance) \
+            opened_at, event_seq, event_index, liquidation_price, stop_loss, take_profit, \
+            status, close_price, realized_pnl, close_reason, closed_at, absorbed_loss, \
+            trailing_distance) \
          SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], \
-            $6::int4[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], \
-            $11::numeric[], $12::int8[], $13::text[], $14::numeric[], $15::numeric[], \
-            $16::text[], $17::int8[], $18::numeric[], $19::int8[], $20::int4[], $21::numeric[]) \
+            $6::int4[], $7::numeric[], $8::numeric[], $9::int8[], $10::int8[], $11::int4[], \
+            $12::numeric[], $13::numeric[], $14::numeric[], $15::text[], $16::numeric[], \
+            $17::numeric[], $18::text[], $19::int8[], $20::numeric[], $21::numeric[]) \
          ON CONFLICT (id) DO UPDATE SET \
             quantity = EXCLUDED.quantity, margin = EXCLUDED.margin, \
             liquidation_price = EXCLUDED.liquidation_price, \
@@ -194,36 +185,28 @@ async fn upsert_positions<'a>(
             event_seq = EXCLUDED.event_seq, event_index = EXCLUDED.event_index \
          WHERE (positions.event_seq, positions.event_index) \
              < (EXCLUDED.event_seq, EXCLUDED.event_index)",
-    )
-    .bind(c.id)
-    .bind(c.user_id)
-    .bind(c.asset)
-    .bind(c.side)
-    .bind(c.quantity)
-    .bind(c.leverage)
-    .bind(c.open_price)
-    .bind(c.margin)
-    .bind(c.liquidation_price)
-    .bind(c.stop_loss)
-    .bind(c.take_profit)
-    .bind(c.opened_at)
-    .bind(c.status)
-    .bind(c.close_price)
-    .bind(c.realized_pnl)
-    .bind(c.close_reason)
-    .bind(c.closed_at)
-    .bind(c.absorbed_loss)
-    .bind(c.event_seq)
-    .bind(c.event_index)
-    .bind(c.trailing_distance)
-    .execute(db)
-    .await?;
+    );
+    c.base
+        .bind(query)
+        .bind(c.liquidation_price)
+        .bind(c.stop_loss)
+        .bind(c.take_profit)
+        .bind(c.status)
+        .bind(c.close_price)
+        .bind(c.realized_pnl)
+        .bind(c.close_reason)
+        .bind(c.closed_at)
+        .bind(c.absorbed_loss)
+        .bind(c.trailing_distance)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
-/// A `positions` upsert's parameters, a column each.
+/// What a `positions` row and a `position_partial_closes` row both hold of a position, and
+/// the event's key: the first eleven parameters of either statement, a column each.
 #[derive(Default)]
-struct PositionColumns {
+struct PositionBase {
     id: Vec<i64>,
     user_id: Vec<Uuid>,
     asset: Vec<&'static str>,
@@ -232,18 +215,58 @@ struct PositionColumns {
     leverage: Vec<i32>,
     open_price: Vec<Decimal>,
     margin: Vec<Decimal>,
+    opened_at: Vec<i64>,
+    event_seq: Vec<i64>,
+    event_index: Vec<i32>,
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl PositionBase {
+    fn push(&mut self, p: &Position, key: EventKey) -> Result<(), sqlx::Error> {
+        self.id.push(encode(p.id.0)?);
+        self.user_id.push(p.user_id.0);
+        self.asset.push(p.asset.symbol());
+        self.side.push(side(p.side));
+        self.quantity.push(p.quantity.value());
+        self.leverage.push(encode(p.leverage.value())?);
+        self.open_price.push(p.open_price.value());
+        self.margin.push(p.margin.value());
+        self.opened_at.push(p.opened_at);
+        self.event_seq.push(encode(key.seq)?);
+        self.event_index.push(encode(key.index)?);
+        Ok(())
+    }
+
+    fn bind(self, query: Query<'_>) -> Query<'_> {
+        query
+            .bind(self.id)
+            .bind(self.user_id)
+            .bind(self.asset)
+            .bind(self.side)
+            .bind(self.quantity)
+            .bind(self.leverage)
+            .bind(self.open_price)
+            .bind(self.margin)
+            .bind(self.opened_at)
+            .bind(self.event_seq)
+            .bind(self.event_index)
+    }
+}
+
+/// A `positions` upsert's parameters after the [`PositionBase`] ones.
+#[derive(Default)]
+struct PositionColumns {
+    base: PositionBase,
     liquidation_price: Vec<Option<Decimal>>,
     stop_loss: Vec<Option<Decimal>>,
     take_profit: Vec<Option<Decimal>>,
-    opened_at: Vec<i64>,
     status: Vec<&'static str>,
     close_price: Vec<Option<Decimal>>,
     realized_pnl: Vec<Option<Decimal>>,
     close_reason: Vec<Option<&'static str>>,
     closed_at: Vec<Option<i64>>,
     absorbed_loss: Vec<Option<Decimal>>,
-    event_seq: Vec<i64>,
-    event_index: Vec<i32>,
     trailing_distance: Vec<Option<Decimal>>,
 }
 
@@ -252,72 +275,33 @@ async fn insert_partial_closes(
     db: &mut sqlx::PgConnection,
     rows: &[(EventKey, &ClosedPosition)],
 ) -> Result<(), sqlx::Error> {
-    let mut c = PartialCloseColumns::default();
+    let mut base = PositionBase::default();
+    let (mut close_price, mut realized_pnl) = (Vec::new(), Vec::new());
+    let (mut close_reason, mut closed_at) = (Vec::new(), Vec::new());
     for (key, closed) in rows {
-        let p = &closed.position;
-        c.event_seq.push(encode(key.seq)?);
-        c.event_index.push(encode(key.index)?);
-        c.position_id.push(encode(p.id.0)?);
-        c.user_id.push(p.user_id.0);
-        c.asset.push(p.asset.symbol());
-        c.side.push(side(p.side));
-        c.quantity.push(p.quantity.value());
-        c.leverage.push(encode(p.leverage.value())?);
-        c.open_price.push(p.open_price.value());
-        c.margin.push(p.margin.value());
-        c.opened_at.push(p.opened_at);
-        c.close_price.push(closed.close_price.value());
-        c.realized_pnl.push(closed.realized_pnl.value());
-        c.close_reason.push(closed.close_reason.as_str());
-        c.closed_at.push(closed.closed_at);
+        base.push(&closed.position, *key)?;
+        close_price.push(closed.close_price.value());
+        realized_pnl.push(closed.realized_pnl.value());
+        close_reason.push(closed.close_reason.as_str());
+        closed_at.push(closed.closed_at);
     }
-    sqlx::query(
-        "INSERT INTO position_partial_closes (event_seq, event_index, position_id, user_id, \
-            asset, side, quantity, leverage, open_price, margin, opened_at, close_price, \
+    let query = sqlx::query(
+        "INSERT INTO position_partial_closes (position_id, user_id, asset, side, quantity, \
+            leverage, open_price, margin, opened_at, event_seq, event_index, close_price, \
             realized_pnl, close_reason, closed_at) \
-         SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::int8[], $4::uuid[], $5::text[], \
-            $6::text[], $7::numeric[], $8::int4[], $9::numeric[], $10::numeric[], $11::int8[], \
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::numeric[], \
+            $6::int4[], $7::numeric[], $8::numeric[], $9::int8[], $10::int8[], $11::int4[], \
             $12::numeric[], $13::numeric[], $14::text[], $15::int8[]) \
          ON CONFLICT (event_seq, event_index) DO NOTHING",
-    )
-    .bind(c.event_seq)
-    .bind(c.event_index)
-    .bind(c.position_id)
-    .bind(c.user_id)
-    .bind(c.asset)
-    .bind(c.side)
-    .bind(c.quantity)
-    .bind(c.leverage)
-    .bind(c.open_price)
-    .bind(c.margin)
-    .bind(c.opened_at)
-    .bind(c.close_price)
-    .bind(c.realized_pnl)
-    .bind(c.close_reason)
-    .bind(c.closed_at)
-    .execute(db)
-    .await?;
+    );
+    base.bind(query)
+        .bind(close_price)
+        .bind(realized_pnl)
+        .bind(close_reason)
+        .bind(closed_at)
+        .execute(db)
+        .await?;
     Ok(())
-}
-
-/// A `position_partial_closes` insert's parameters, a column each.
-#[derive(Default)]
-struct PartialCloseColumns {
-    event_seq: Vec<i64>,
-    event_index: Vec<i32>,
-    position_id: Vec<i64>,
-    user_id: Vec<Uuid>,
-    asset: Vec<&'static str>,
-    side: Vec<&'static str>,
-    quantity: Vec<Decimal>,
-    leverage: Vec<i32>,
-    open_price: Vec<Decimal>,
-    margin: Vec<Decimal>,
-    opened_at: Vec<i64>,
-    close_price: Vec<Decimal>,
-    realized_pnl: Vec<Decimal>,
-    close_reason: Vec<&'static str>,
-    closed_at: Vec<i64>,
 }
 
 /// Where an order's row stands after an event.
