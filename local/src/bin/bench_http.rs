@@ -9,6 +9,10 @@
 //! load generator on a thread of its own in it (its CPU time is reported apart; `LOADGEN_CPU=1`
 //! pins it to CPU 1 and the rest of the process to the other CPUs), NATS and PostgreSQL
 //! beside it. Figures go to `docs/benchmarks.md`.
+//!
+//! After each phase that trades, the bench waits until `persist` has written every event (its
+//! consumer has nothing pending) before it reads the CPU counters: a phase's CPU per request
+//! includes the PostgreSQL writes it caused, and no backlog spills into the next phase.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -434,27 +438,32 @@ async fn main() -> Res<()> {
             &mut rows,
         );
     }
+    let mut settled = Vec::new();
     if run("engine") {
         let before = Sample::take(&db, &port);
         let summary = engine_floor(s.engine.clone(), s.ids.clone(), secs).await;
+        settle(&s.engine, summary.label, &mut settled).await;
         record(summary, &before, (&db, &port), &mut rows);
     }
     if run("http") {
         let before = Sample::take(&db, &port);
         let summary = http_phase(rt, s.addr, s.tokens.clone(), secs).await;
+        settle(&s.engine, summary.label, &mut settled).await;
         record(summary, &before, (&db, &port), &mut rows);
     }
     if run("rate") {
         let before = Sample::take(&db, &port);
         let summary = fixed_rate(rt, s.addr, &s.tokens, rate, secs).await?;
+        settle(&s.engine, summary.label, &mut settled).await;
         record(summary, &before, (&db, &port), &mut rows);
     }
     println!(
-        "\nCPU per request (load average {}):\n{}",
+        "\nCPU per request, the phase and persist's catch-up after it (load average {}):\n{}",
         cpu::load_average(),
         cpu::HEADER
     );
     println!("{}", rows.join("\n"));
+    println!("\n{}", settled.join("\n"));
     // JetStream keeps streams until deleted: remove this run's.
     let names = s.engine.names().clone();
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
@@ -474,6 +483,31 @@ async fn main() -> Res<()> {
 fn record(summary: Summary, before: &Sample, (db, port): (&str, &str), rows: &mut Vec<String>) {
     rows.push(Sample::take(db, port).row_since(before, summary.label, summary.requests));
     summary.print();
+}
+
+/// Waits (two minutes at most) until `persist` has written every event stored so far, and
+/// says how long that took after the phase ended.
+async fn settle(engine: &EngineClient, label: &str, settled: &mut Vec<String>) {
+    let started = Instant::now();
+    let Ok(nats) = async_nats::connect(nats_url()).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(nats);
+    let events = engine.names().events_stream();
+    while started.elapsed() < Duration::from_secs(120) {
+        if let Ok(stream) = js.get_stream(&events).await
+            && let Ok(info) = stream.consumer_info(functions::persist::CONSUMER).await
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    settled.push(format!(
+        "- {label}: persist caught up {:.2} s after the phase",
+        started.elapsed().as_secs_f64()
+    ));
 }
 
 fn nats_url() -> String {
