@@ -36,9 +36,7 @@ impl Slot {
             self.shared.registry.remove(old);
         }
     }
-}
 
-impl Slot {
     /// The connection's user from now on (`None`: not authenticated any more); see
     /// [`super::registry::Registry::set_user`].
     pub(super) fn set_user(&self, user: Option<(UserId, u64)>) {
