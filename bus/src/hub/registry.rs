@@ -269,3 +269,68 @@ mod tests {
         assert_eq!((registry.len(), registry.users()), (0, 0));
     }
 }
+
+/// What routing a private event costs with 10,000 authenticated clients, by the user index
+/// and by asking every mailbox (the routing before the index). A measurement, not a check of
+/// speed: `cargo test --release -p bus --features hub --lib event_routing_cost -- --ignored
+/// --nocapture` (figures in `docs/benchmarks.md`).
+#[cfg(test)]
+mod event_routing_cost {
+    use std::io::{self, IoSlice};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::hub::HubSettings;
+    use crate::hub::mailbox::Wire;
+
+    struct Open;
+
+    impl Wire for Open {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            Ok(bufs.iter().map(|b| b.len()).sum())
+        }
+    }
+
+    #[test]
+    #[ignore = "a measurement; run by hand in release"]
+    fn event_routing_cost() {
+        let registry = Registry::new(HubStats::default(), 1);
+        let limits = HubSettings::default().limits;
+        let later = crate::auth::now_secs() + 3_600;
+        let users: Vec<UserId> = (1..=10_000u128)
+            .map(|n| UserId(uuid::Uuid::from_u128(n)))
+            .collect();
+        for user in &users {
+            let id = registry.add(Arc::new(Mailbox::new(limits, Arc::new(Open))));
+            registry.set_user(id, Some((*user, later)));
+        }
+        let event = Utf8Bytes::from_static(r#"{"type":"event","kind":"position_opened"}"#);
+        let n = 20_000;
+        let started = Instant::now();
+        for i in 0..n {
+            assert_eq!(
+                registry
+                    .fan_out_event(users[i % users.len()], &event)
+                    .events,
+                1
+            );
+        }
+        let indexed = started.elapsed().as_nanos() as f64 / n as f64;
+        let frame = frame::text(&event);
+        let m = 200;
+        let started = Instant::now();
+        for i in 0..m {
+            let user = users[i % users.len()];
+            let mut delivered = Delivered::default();
+            for mailbox in registry.read().all.values() {
+                delivered.add(mailbox.push_event(user, &frame));
+            }
+            assert_eq!(delivered.events, 1);
+        }
+        let scan = started.elapsed().as_nanos() as f64 / m as f64;
+        eprintln!(
+            "10,000 authenticated clients: by the user index {indexed:.0} ns per event, \
+             asking every mailbox {scan:.0} ns per event"
+        );
+    }
+}
