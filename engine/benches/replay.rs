@@ -31,22 +31,9 @@ use engine::{Engine, EngineConfig};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Linux's clock tick for `/proc/<pid>/stat` times (USER_HZ, 100 on every usual kernel).
-const TICKS_PER_SEC: f64 = 100.0;
-
 /// User + system CPU seconds of a process so far.
 fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
-    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / TICKS_PER_SEC
+    bus::process::cpu::process_secs(pid).unwrap_or(0.0)
 }
 
 /// A private JetStream server, killed on drop.

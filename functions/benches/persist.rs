@@ -20,34 +20,15 @@ use sqlx::PgPool;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Clock ticks of a process so far (user + system), from `/proc/<pid>/stat`.
-fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
 /// CPU seconds of the backends of `db` and of this process so far.
 async fn cpu(pool: &PgPool, name: &str) -> Res<(f64, f64)> {
     let pids: Vec<(i32,)> = sqlx::query_as("SELECT pid FROM pg_stat_activity WHERE datname = $1")
         .bind(name)
         .fetch_all(pool)
         .await?;
-    let ticks: u64 = pids.iter().map(|p| cpu_ticks(p.0 as u32)).sum();
-    Ok((
-        ticks as f64 / 100.0,
-        cpu_ticks(std::process::id()) as f64 / 100.0,
-    ))
+    let secs = |pid: u32| bus::process::cpu::process_secs(pid).unwrap_or(0.0);
+    let backends = pids.iter().map(|p| secs(p.0 as u32)).sum();
+    Ok((backends, secs(std::process::id())))
 }
 
 fn position(id: u64, user: UserId, at: i64) -> Res<Position> {

@@ -5,8 +5,7 @@
 
 use std::time::Instant;
 
-/// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on every Linux build we run).
-const TICKS_PER_SEC: f64 = 100.0;
+use bus::process::cpu::{TICKS_PER_SEC, process_secs, stat_secs};
 
 /// CPU seconds used so far by each group of processes, and by the whole machine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,11 +19,6 @@ pub struct Sample {
     at: Option<Instant>,
 }
 
-/// utime + stime of one process, in seconds.
-fn process_secs(pid: &str) -> Option<f64> {
-    stat_secs(&format!("/proc/{pid}/stat"))
-}
-
 /// utime + stime of this process's threads named `name`, in seconds.
 fn threads_secs(name: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -35,17 +29,6 @@ fn threads_secs(name: &str) -> f64 {
         .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
         .filter_map(|t| stat_secs(&t.path().join("stat").to_string_lossy()))
         .sum()
-}
-
-/// utime + stime of a `/proc/.../stat` file (a process's or a thread's), in seconds.
-fn stat_secs(path: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    // The command name may hold spaces; fields after its closing parenthesis are fixed.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SEC)
 }
 
 /// Busy (non-idle) CPU seconds of the whole machine.

@@ -18,6 +18,7 @@
 //! [`install_metrics`] (which [`start_ops`] calls; registering earlier goes nowhere), and
 //! record through the handles in hot loops.
 
+pub mod cpu;
 mod export;
 mod ops;
 
