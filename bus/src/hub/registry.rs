@@ -174,6 +174,7 @@ async fn write_quotes(clients: &[Arc<Mailbox>], batch: &QuoteBatch) -> Delivered
 #[cfg(test)]
 mod tests {
     use std::io::{self, IoSlice};
+    use std::time::Instant;
 
     use super::*;
     use crate::hub::HubSettings;
@@ -268,38 +269,18 @@ mod tests {
         registry.set_user(b, Some((user(2), later)));
         assert_eq!((registry.len(), registry.users()), (0, 0));
     }
-}
 
-/// What routing a private event costs with 10,000 authenticated clients, by the user index
-/// and by asking every mailbox (the routing before the index). A measurement, not a check of
-/// speed: `cargo test --release -p bus --features hub --lib event_routing_cost -- --ignored
-/// --nocapture` (figures in `docs/benchmarks.md`).
-#[cfg(test)]
-mod event_routing_cost {
-    use std::io::{self, IoSlice};
-    use std::time::Instant;
-
-    use super::*;
-    use crate::hub::HubSettings;
-    use crate::hub::mailbox::Wire;
-
-    struct Open;
-
-    impl Wire for Open {
-        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            Ok(bufs.iter().map(|b| b.len()).sum())
-        }
-    }
-
+    /// What routing a private event costs with 10,000 authenticated clients, by the user
+    /// index and by asking every mailbox (the routing before the index). A measurement, not a
+    /// check of speed: `cargo test --release -p bus --features hub --lib event_routing_cost --
+    /// --ignored --nocapture` (figures in `docs/benchmarks.md`).
     #[test]
     #[ignore = "a measurement; run by hand in release"]
     fn event_routing_cost() {
         let registry = Registry::new(HubStats::default(), 1);
         let limits = HubSettings::default().limits;
         let later = crate::auth::now_secs() + 3_600;
-        let users: Vec<UserId> = (1..=10_000u128)
-            .map(|n| UserId(uuid::Uuid::from_u128(n)))
-            .collect();
+        let users: Vec<UserId> = (1..=10_000u128).map(user).collect();
         for user in &users {
             let id = registry.add(Arc::new(Mailbox::new(limits, Arc::new(Open))));
             registry.set_user(id, Some((*user, later)));
