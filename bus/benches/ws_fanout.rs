@@ -16,12 +16,14 @@
 //! clients over loopback, publishes `RATE` quotes per second for each of the 3 assets to Redis
 //! for `SECS` seconds, and reports delivered messages per second, the delay from the Redis
 //! publish (the quote's `ts`, in ms) to receipt by the client, and any quote a client missed.
-//! Real Redis and NATS, random prefixes.
+//! Then the floor of the same run: `FLOOR` quotes (10) one at a time, 500 ms apart, so each
+//! fan-out finds the hub idle: what one pass over every client costs (wall time, the hub's
+//! CPU) and how late a lone quote reaches them. Real Redis and NATS, random prefixes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bus::hub::{HubSettings, HubStats};
@@ -50,7 +52,8 @@ fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// The child: serves the hub on a free port, prints it, stops when stdin closes.
+/// The child: serves the hub on a free port, prints it, prints its counters (JSON, one line)
+/// for every line it reads on stdin, stops when stdin closes.
 async fn hub_process(redis_prefix: String) -> Res<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("PORT {}", listener.local_addr()?.port());
@@ -74,14 +77,20 @@ async fn hub_process(redis_prefix: String) -> Res<()> {
     };
     eprintln!("hub: fan-out in up to {} parts", settings.fanout_shards);
     let stats = HubStats::default();
-    let stdin_closed = async {
-        let _ = tokio::task::spawn_blocking(|| {
+    let reported = stats.clone();
+    let stdin_closed = async move {
+        let _ = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
             while std::io::stdin()
                 .read_line(&mut line)
                 .map(|n| n > 0)
                 .unwrap_or(false)
-            {}
+            {
+                line.clear();
+                let report = serde_json::to_string(&reported.report()).unwrap_or_default();
+                println!("{report}");
+                let _ = std::io::stdout().flush();
+            }
         })
         .await;
     };
@@ -176,31 +185,36 @@ fn quote_ts(text: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-async fn client(
-    port: u16,
-    hist: Arc<Histogram>,
-    received: Arc<AtomicU64>,
-    done: Arc<AtomicU64>,
-) -> Res<u64> {
+/// What every client shares: a delay histogram per phase (0 the load, 1 the floor), the
+/// phase now, quotes received, clients connected.
+struct Shared {
+    hists: [Histogram; 2],
+    phase: AtomicUsize,
+    received: AtomicU64,
+    connected: AtomicU64,
+}
+
+async fn client(port: u16, shared: Arc<Shared>) -> Res<u64> {
     // A small read chunk: tungstenite zero-fills it before each read (default 128 KiB).
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let url = format!("ws://127.0.0.1:{port}");
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
-    done.fetch_add(1, Relaxed);
+    shared.connected.fetch_add(1, Relaxed);
     let mut mine = 0;
     while let Some(msg) = ws.next().await {
         if let Message::Text(text) = msg?
             && let Some(ts) = quote_ts(&text)
         {
-            hist.record(now_ms() - ts);
+            shared.hists[shared.phase.load(Relaxed)].record(now_ms() - ts);
             mine += 1;
-            received.fetch_add(1, Relaxed);
+            shared.received.fetch_add(1, Relaxed);
         }
     }
     Ok(mine)
 }
 
-async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
+/// Publishes `total` quotes, one every `every`, rotating over the assets.
+async fn publish(redis_prefix: &str, total: u64, every: Duration) -> Res<u64> {
     let keys = PriceKeys::new(redis_prefix.to_string());
     let mut conn = redis::Client::open(redis_url())?
         .get_multiplexed_async_connection()
@@ -208,9 +222,7 @@ async fn publish(redis_prefix: &str, secs: u64, rate: u64) -> Res<u64> {
     // The publisher shares a runtime with 10,000 clients on one loaded CPU: a reply can take
     // longer than redis' 500 ms default, which would abort the run.
     conn.set_response_timeout(Duration::from_secs(10));
-    let every = Duration::from_secs_f64(1.0 / (3.0 * rate as f64));
     let mut timer = tokio::time::interval(every);
-    let total = 3 * rate * secs;
     for i in 0..total {
         timer.tick().await;
         let asset = Asset::ALL[(i % 3) as usize];
@@ -260,6 +272,60 @@ fn hub_command() -> Res<Command> {
     })
 }
 
+/// The hub child's counters, asked for over its stdin.
+struct HubLink {
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+/// A moment's fan-out counters: passes, quotes they carried, µs spent in them.
+#[derive(Clone, Copy)]
+struct Fanouts {
+    passes: u64,
+    quotes: u64,
+    micros: u64,
+}
+
+impl HubLink {
+    fn fanouts(&mut self) -> Res<Fanouts> {
+        writeln!(self.stdin)?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let report: serde_json::Value = serde_json::from_str(&line)?;
+        let field = |name: &str| report[name].as_u64().ok_or(format!("no {name} in {line}"));
+        Ok(Fanouts {
+            passes: field("fanouts")?,
+            quotes: field("fanout_quotes")?,
+            micros: field("fanout_micros")?,
+        })
+    }
+}
+
+impl Fanouts {
+    /// What the fan-outs between `self` and `later` did: passes, quotes per pass, ms per pass.
+    fn describe(self, later: Fanouts) -> String {
+        let passes = later.passes - self.passes;
+        let per = |n: u64| n as f64 / passes.max(1) as f64;
+        format!(
+            "{passes} fan-outs, {:.2} quotes each, {:.1} ms each (wall)",
+            per(later.quotes - self.quotes),
+            per(later.micros - self.micros) / 1000.0
+        )
+    }
+}
+
+fn percentiles(hist: &Histogram) -> String {
+    format!(
+        "p50 {} p90 {} p99 {} p99.9 {} max {}",
+        hist.percentile(0.50),
+        hist.percentile(0.90),
+        hist.percentile(0.99),
+        hist.percentile(0.999),
+        hist.percentile(1.0)
+    )
+}
+
 /// Quotes a client did not get, summed over clients, and how many clients missed any.
 fn missing(per_client: &[u64], published: u64) -> (u64, usize) {
     let lost = per_client
@@ -274,6 +340,7 @@ async fn bench() -> Res<()> {
     let clients = env_u64("CLIENTS", 10_000) as usize;
     let secs = env_u64("SECS", 20);
     let rate = env_u64("RATE", 10);
+    let floor = env_u64("FLOOR", 10);
     let redis_prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut child = hub_command()?
         .arg("hub-process")
@@ -281,23 +348,30 @@ async fn bench() -> Res<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
+    let mut hub = HubLink {
+        stdin: child.stdin.take().ok_or("no stdin")?,
+        stdout: BufReader::new(child.stdout.take().ok_or("no stdout")?),
+    };
     let mut line = String::new();
-    BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    hub.stdout.read_line(&mut line)?;
     let port: u16 = line.trim().trim_start_matches("PORT ").parse()?;
 
-    let hist = Arc::new(Histogram::new());
-    let (received, connected) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let shared = Arc::new(Shared {
+        hists: [Histogram::new(), Histogram::new()],
+        phase: AtomicUsize::new(0),
+        received: AtomicU64::new(0),
+        connected: AtomicU64::new(0),
+    });
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let (h, r, c) = (hist.clone(), received.clone(), connected.clone());
-        tasks.push(tokio::spawn(client(port, h, r, c)));
+        tasks.push(tokio::spawn(client(port, shared.clone())));
         // At most 256 handshakes in flight.
-        while connected.load(Relaxed) + 256 < tasks.len() as u64 {
+        while shared.connected.load(Relaxed) + 256 < tasks.len() as u64 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    while (connected.load(Relaxed) as usize) < clients {
+    while (shared.connected.load(Relaxed) as usize) < clients {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     println!(
@@ -309,21 +383,35 @@ async fn bench() -> Res<()> {
     let hub_pid = child.id().to_string();
     let (t0, cpu0, hub0) = (Instant::now(), cpu_secs("self"), cpu_secs(&hub_pid));
     let (hub_sched0, sched0) = (sched_secs(&hub_pid), sched_secs("self"));
-    let published = publish(&redis_prefix, secs, rate).await?;
+    let fanouts0 = hub.fanouts()?;
+    let every = Duration::from_secs_f64(1.0 / (3.0 * rate as f64));
+    let published = publish(&redis_prefix, 3 * rate * secs, every).await?;
     tokio::time::sleep(Duration::from_secs(2)).await; // drain
     let hub_cpu = cpu_secs(&hub_pid) - hub0;
     let (hub_sched, sched) = (sched_secs(&hub_pid), sched_secs("self"));
+    let client_cpu = cpu_secs("self") - cpu0;
     let elapsed = t0.elapsed().as_secs_f64() - 2.0;
-    drop(child.stdin.take()); // the hub stops, closing every client
+    let fanouts1 = hub.fanouts()?;
+    let got = shared.received.load(Relaxed);
+
+    // The floor: lone quotes, each fanned out by an idle hub.
+    shared.phase.store(1, Relaxed);
+    let hub1 = cpu_split_of(&hub_pid);
+    let floor_published = publish(&redis_prefix, floor, Duration::from_millis(500)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hub2 = cpu_split_of(&hub_pid);
+    let (floor_user, floor_system) = (hub2.0 - hub1.0, hub2.1 - hub1.1);
+    let fanouts2 = hub.fanouts()?;
+    let floor_got = shared.received.load(Relaxed) - got;
+
+    drop(hub); // the hub stops (stdin closed), closing every client
     let mut per_client = Vec::with_capacity(clients);
     for t in tasks {
         per_client.push(t.await?.unwrap_or(0));
     }
     let _ = child.wait();
-    let client_cpu = cpu_secs("self") - cpu0;
-    let got = received.load(Relaxed);
     let expected = published * clients as u64;
-    let (lost, short) = missing(&per_client, published);
+    let (lost, short) = missing(&per_client, published + floor_published);
     println!(
         "published {published} quotes ({} per asset per s) for {secs} s; pinned: {}",
         rate,
@@ -331,7 +419,7 @@ async fn bench() -> Res<()> {
     );
     println!(
         "delivered {got} of {expected} ({:.3} %), {:.0} msg/s; every client reads as fast as \
-         it can (healthy): quotes dropped {lost}, clients missing any {short}",
+         it can (healthy): quotes dropped {lost}, clients missing any {short} (floor included)",
         got as f64 * 100.0 / expected as f64,
         got as f64 / elapsed
     );
@@ -353,12 +441,23 @@ async fn bench() -> Res<()> {
         sched.1 - sched0.1
     );
     println!(
-        "delay publish -> receipt (ms, 1 ms resolution): p50 {} p90 {} p99 {} p99.9 {} max {}",
-        hist.percentile(0.50),
-        hist.percentile(0.90),
-        hist.percentile(0.99),
-        hist.percentile(0.999),
-        hist.percentile(1.0)
+        "hub: {}; {:.0} % of the window in fan-outs",
+        fanouts0.describe(fanouts1),
+        (fanouts1.micros - fanouts0.micros) as f64 / 1e4 / window
+    );
+    println!(
+        "delay publish -> receipt (ms, 1 ms resolution): {}",
+        percentiles(&shared.hists[0])
+    );
+    let floor_passes = (fanouts2.passes - fanouts1.passes).max(1);
+    println!(
+        "floor, {floor_published} lone quotes 500 ms apart: delivered {floor_got} of {}; hub: \
+         {}, {:.1} ms of its CPU each ({:.1} ms in the kernel); delay (ms) {}",
+        floor_published * clients as u64,
+        fanouts1.describe(fanouts2),
+        (floor_user + floor_system) * 1e3 / floor_passes as f64,
+        floor_system * 1e3 / floor_passes as f64,
+        percentiles(&shared.hists[1])
     );
     Ok(())
 }

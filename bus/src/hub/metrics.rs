@@ -10,7 +10,9 @@ use crate::readiness::{Check, Readiness};
 impl HubStats {
     /// Exports `hub_connections`, `hub_connections_rejected_total`, `hub_clients_too_slow_total`,
     /// `hub_quotes_in_total`, `hub_events_in_total`, `hub_messages_sent_total`,
-    /// `hub_events_delivered_total`, `hub_quotes_conflated_total` and `hub_events_ready`.
+    /// `hub_events_delivered_total`, `hub_quotes_conflated_total`, `hub_events_ready`, and per
+    /// quote fan-out (one pass over every client) `hub_fanout_seconds` (its wall time) and
+    /// `hub_fanout_batch_size` (the quotes it carried: more than one when the hub fell behind).
     pub fn export_metrics(&self) {
         crate::process::install_metrics();
         let weak: Weak<StatsInner> = Arc::downgrade(&self.0);
@@ -23,6 +25,10 @@ impl HubStats {
         let delivered = metrics::counter!("hub_events_delivered_total");
         let conflated = metrics::counter!("hub_quotes_conflated_total");
         let events_ready = metrics::gauge!("hub_events_ready");
+        let _ = self.0.fanout_metrics.set((
+            metrics::histogram!("hub_fanout_seconds"),
+            metrics::histogram!("hub_fanout_batch_size"),
+        ));
         crate::process::on_scrape(move || {
             let Some(inner) = weak.upgrade() else { return };
             let r = HubStats(inner).report();

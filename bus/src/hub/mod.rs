@@ -69,6 +69,11 @@ struct StatsInner {
     sent: AtomicU64,
     events_delivered: AtomicU64,
     conflated: AtomicU64,
+    fanouts: AtomicU64,
+    fanout_quotes: AtomicU64,
+    fanout_micros: AtomicU64,
+    /// `hub_fanout_seconds` and `hub_fanout_batch_size`, once the metrics are exported.
+    fanout_metrics: std::sync::OnceLock<(::metrics::Histogram, ::metrics::Histogram)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,6 +95,12 @@ pub struct StatsReport {
     /// Quotes a slow client never got because a newer one replaced them while its socket
     /// was full.
     pub conflated: u64,
+    /// Quote fan-outs done (one pass over every client each).
+    pub fanouts: u64,
+    /// Quotes those fan-outs carried (more than one each when the hub fell behind).
+    pub fanout_quotes: u64,
+    /// Wall time spent in them, in microseconds: what one pass over the clients costs.
+    pub fanout_micros: u64,
 }
 
 impl HubStats {
@@ -118,6 +129,18 @@ impl HubStats {
         }
     }
 
+    /// A quote fan-out of `quotes` quotes took `took` (wall time, every part done).
+    fn count_fanout(&self, quotes: usize, took: std::time::Duration) {
+        self.0.fanouts.fetch_add(1, Relaxed);
+        self.0.fanout_quotes.fetch_add(quotes as u64, Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.0.fanout_micros.fetch_add(micros, Relaxed);
+        if let Some((seconds, size)) = self.0.fanout_metrics.get() {
+            seconds.record(took.as_secs_f64());
+            size.record(quotes as f64);
+        }
+    }
+
     pub fn report(&self) -> StatsReport {
         let i = &self.0;
         StatsReport {
@@ -130,6 +153,9 @@ impl HubStats {
             sent: i.sent.load(Relaxed),
             events_delivered: i.events_delivered.load(Relaxed),
             conflated: i.conflated.load(Relaxed),
+            fanouts: i.fanouts.load(Relaxed),
+            fanout_quotes: i.fanout_quotes.load(Relaxed),
+            fanout_micros: i.fanout_micros.load(Relaxed),
         }
     }
 }

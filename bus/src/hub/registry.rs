@@ -116,6 +116,7 @@ impl Registry {
     /// worker thread keeps accepting connections and answering ops. The next fan-out starts
     /// when every part is done, so each client gets its quotes in order.
     pub async fn fan_out_quotes(&self, batch: &Arc<QuoteBatch>) {
+        let started = std::time::Instant::now();
         let clients: Arc<[Arc<Mailbox>]> = self.read().all.values().cloned().collect();
         let per_part = clients.len().div_ceil(self.shards).max(STEP);
         let mut parts = tokio::task::JoinSet::new();
@@ -132,6 +133,7 @@ impl Registry {
             delivered.add(part.unwrap_or_default());
         }
         self.stats.count_delivered(delivered);
+        self.stats.count_fanout(batch.len(), started.elapsed());
     }
 
     /// Routes a private message (an engine event or a fired alert) to its user's clients;
@@ -219,7 +221,11 @@ mod tests {
         registry.fan_out_quotes(&batch).await;
         let per_client = 2 * 2 * frame::text("b").len();
         assert!(wires.iter().all(|w| w.0.load(Relaxed) == per_client));
-        assert_eq!(stats.report().sent, 2 * 2 * 2_500);
+        let report = stats.report();
+        assert_eq!(report.sent, 2 * 2 * 2_500);
+        // Two passes of two quotes each, timed.
+        assert_eq!((report.fanouts, report.fanout_quotes), (2, 4));
+        assert!(report.fanout_micros > 0, "{report:?}");
     }
 
     fn user(n: u128) -> UserId {
