@@ -1,5 +1,7 @@
 //! `bench-http`: open+close round trips through HTTP on the local runner, with the same run's
-//! floors (a bare hyper/axum round trip, a bare `EngineClient::send`). Run by hand in release:
+//! floors (a bare hyper/axum round trip, a bare `EngineClient::send`, and both at once: an
+//! HTTP server that only relays each trade request to `send`). Phases: `PHASES` (default
+//! `bare,engine,relay,http,rate`). Run by hand in release:
 //!
 //! ```sh
 //! cargo run --release -p local --bin bench-http            # BENCH_SECS=10 CLIENTS=64 RATE=1000
@@ -14,6 +16,7 @@
 //! consumer has nothing pending) before it reads the CPU counters: a phase's CPU per request
 //! includes the PostgreSQL writes it caused, and no backlog spills into the next phase.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -240,6 +243,86 @@ async fn fixed_rate(
     Ok(s)
 }
 
+/// The bench's order (as the load generator's HTTP body asks): the smallest SOL buy at 100x.
+fn open_command(user: UserId) -> Command {
+    Command::OpenPosition(OpenPosition {
+        trailing_distance: None,
+        user_id: user,
+        asset: Asset::Sol,
+        side: bus::Side::Buy,
+        quantity: "0.01".parse().expect("qty"),
+        leverage: bus::Leverage::new(100).expect("lev"),
+        stop_loss: None,
+        take_profit: None,
+        expected_price: None,
+        max_slippage_bps: None,
+    })
+}
+
+fn envelope(command: Command) -> CommandEnvelope {
+    CommandEnvelope {
+        id: CommandId::random(),
+        command,
+    }
+}
+
+/// The trade path's floor through HTTP: a hyper/axum server on the trade routes that relays
+/// each request to `EngineClient::send` and answers the position id, and nothing else (the
+/// user is looked up by the request's `authorization` value, unverified; no user check, no
+/// request id, metrics or logs, no input validation). The same load generator requests, the
+/// same HTTP stack and the same engine path as a trade: no trade request can cost less.
+async fn relay_server(engine: EngineClient, users: HashMap<String, UserId>) -> Res<SocketAddr> {
+    use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Close {
+        position_id: u64,
+    }
+    let users = Arc::new(users);
+    let user = move |headers: &HeaderMap| {
+        headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| users.get(v).copied())
+    };
+    let (engine2, user2) = (engine.clone(), user.clone());
+    let open = move |headers: HeaderMap| async move {
+        let Some(user) = user(&headers) else {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        };
+        match engine.send(envelope(open_command(user))).await {
+            Ok(Reply::Accepted(bus::Accepted::PositionOpened { position })) => (
+                StatusCode::CREATED,
+                axum::Json(json!({ "position": { "id": position.id } })),
+            ),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({}))),
+        }
+    };
+    let close = move |headers: HeaderMap, axum::Json(body): axum::Json<Close>| async move {
+        let Some(user_id) = user2(&headers) else {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        };
+        let close = Command::ClosePosition {
+            user_id,
+            position_id: bus::PositionId(body.position_id),
+        };
+        match engine2.send(envelope(close)).await {
+            Ok(Reply::Accepted(_)) => (StatusCode::OK, axum::Json(json!({}))),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({}))),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/api/v1/trade/open", axum::routing::post(open))
+        .route("/api/v1/trade/close", axum::routing::post(close));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
 async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Summary {
     let users = Arc::new(users);
     closed_loop(
@@ -250,25 +333,8 @@ async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Su
         move |c| {
             let (engine, user) = (engine.clone(), users[c]);
             async move {
-                let open = Command::OpenPosition(OpenPosition {
-                    trailing_distance: None,
-                    user_id: user,
-                    asset: Asset::Sol,
-                    side: bus::Side::Buy,
-                    quantity: "0.01".parse().expect("qty"),
-                    leverage: bus::Leverage::new(100).expect("lev"),
-                    stop_loss: None,
-                    take_profit: None,
-                    expected_price: None,
-                    max_slippage_bps: None,
-                });
                 let t0 = Instant::now();
-                let r = engine
-                    .send(CommandEnvelope {
-                        id: CommandId::random(),
-                        command: open,
-                    })
-                    .await;
+                let r = engine.send(envelope(open_command(user))).await;
                 let m0 = t0.elapsed().as_micros() as u64;
                 let Ok(Reply::Accepted(bus::Accepted::PositionOpened { position })) = r else {
                     return (0, 1, vec![m0]);
@@ -278,12 +344,7 @@ async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Su
                     position_id: position.id,
                 };
                 let t1 = Instant::now();
-                let r = engine
-                    .send(CommandEnvelope {
-                        id: CommandId::random(),
-                        command: close,
-                    })
-                    .await;
+                let r = engine.send(envelope(close)).await;
                 let m1 = t1.elapsed().as_micros() as u64;
                 match r {
                     Ok(Reply::Accepted(_)) => (2, 0, vec![m0, m1]),
@@ -378,11 +439,17 @@ async fn bare_phase(rt: &Handle, clients: usize, secs: u64) -> Res<Summary> {
     .await)
 }
 
-/// Trading through HTTP, closed loop: 20 open+close pairs per connection, one user each.
-async fn http_phase(rt: &Handle, addr: SocketAddr, tokens: Vec<String>, secs: u64) -> Summary {
+/// Trading through HTTP (at `addr`: the runner, or the relay floor), closed loop: 20
+/// open+close pairs per connection, one user each.
+async fn http_phase(
+    rt: &Handle,
+    addr: SocketAddr,
+    tokens: Vec<String>,
+    secs: u64,
+    label: &'static str,
+) -> Summary {
     let clients = tokens.len();
     let tokens = Arc::new(tokens);
-    let label = "HTTP open+close, 64 clients";
     closed_loop(rt, clients, secs, label, move |c| {
         let tokens = tokens.clone();
         async move {
@@ -407,7 +474,7 @@ async fn main() -> Res<()> {
     let secs = env_u64("BENCH_SECS", 10);
     let clients = env_u64("CLIENTS", 64) as usize;
     let rate = env_u64("RATE", 1000);
-    let phases = std::env::var("PHASES").unwrap_or_else(|_| "bare,engine,http,rate".into());
+    let phases = std::env::var("PHASES").unwrap_or_else(|_| "bare,engine,relay,http,rate".into());
     let run = |name: &str| phases.split(',').any(|p| p == name);
     let s = setup(clients).await?;
     let loadgen = LoadGen::start()?;
@@ -439,17 +506,28 @@ async fn main() -> Res<()> {
         );
     }
     let mut settled = Vec::new();
+    let (mut bare_send, mut relay, mut http) = (None, None, None);
     if run("engine") {
         let before = Sample::take(&db, &port);
         let summary = engine_floor(s.engine.clone(), s.ids.clone(), secs).await;
         settle(&s.engine, summary.label, &mut settled).await;
-        record(summary, &before, (&db, &port), &mut rows);
+        bare_send = Some(record(summary, &before, (&db, &port), &mut rows));
+    }
+    if run("relay") {
+        let users = s.tokens.iter().map(|t| format!("Bearer {t}"));
+        let relay_addr = relay_server(s.engine.clone(), users.zip(s.ids.clone()).collect()).await?;
+        let before = Sample::take(&db, &port);
+        let label = "HTTP relay to `send` (the trade path's floor)";
+        let summary = http_phase(rt, relay_addr, s.tokens.clone(), secs, label).await;
+        settle(&s.engine, summary.label, &mut settled).await;
+        relay = Some(record(summary, &before, (&db, &port), &mut rows));
     }
     if run("http") {
         let before = Sample::take(&db, &port);
-        let summary = http_phase(rt, s.addr, s.tokens.clone(), secs).await;
+        let label = "HTTP open+close, 64 clients";
+        let summary = http_phase(rt, s.addr, s.tokens.clone(), secs, label).await;
         settle(&s.engine, summary.label, &mut settled).await;
-        record(summary, &before, (&db, &port), &mut rows);
+        http = Some(record(summary, &before, (&db, &port), &mut rows));
     }
     if run("rate") {
         let before = Sample::take(&db, &port);
@@ -464,6 +542,17 @@ async fn main() -> Res<()> {
     );
     println!("{}", rows.join("\n"));
     println!("\n{}", settled.join("\n"));
+    if let Some(bare) = bare_send {
+        let ratio = |rate: Option<f64>| rate.map(|r| format!("{:.2}x", r / bare));
+        if let Some(r) = ratio(relay) {
+            println!(
+                "- the relay floor / bare `send`: {r} (the most a trade request can reach here)"
+            );
+        }
+        if let Some(r) = ratio(http) {
+            println!("- HTTP open+close / bare `send`: {r}");
+        }
+    }
     // JetStream keeps streams until deleted: remove this run's.
     let names = s.engine.names().clone();
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
@@ -479,10 +568,17 @@ async fn main() -> Res<()> {
     Ok(())
 }
 
-/// Prints a phase's figures and keeps its CPU row (CPU since `before`).
-fn record(summary: Summary, before: &Sample, (db, port): (&str, &str), rows: &mut Vec<String>) {
+/// Prints a phase's figures and keeps its CPU row (CPU since `before`); its requests per second.
+fn record(
+    summary: Summary,
+    before: &Sample,
+    (db, port): (&str, &str),
+    rows: &mut Vec<String>,
+) -> f64 {
     rows.push(Sample::take(db, port).row_since(before, summary.label, summary.requests));
+    let rate = summary.requests as f64 / summary.elapsed.as_secs_f64();
     summary.print();
+    rate
 }
 
 /// Waits (two minutes at most) until `persist` has written every event stored so far, and
