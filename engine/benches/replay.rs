@@ -109,7 +109,7 @@ async fn fill(js: &jetstream::Context, names: &Names, inputs: usize) {
                 },
             };
             let subject = names.command(c.command.kind());
-            let body = Envelope::new(0, 0, EngineInput::Command(c)).encode();
+            let body = Envelope::new(0, 0, EngineInput::command(c)).encode();
             let publish = PublishMessage::build()
                 .payload(body.into())
                 .message_id(format!("acct-{n}#0123456789abcdef"))

@@ -43,7 +43,7 @@ mod with_mongo {
                     user_id: user(u128::from(seq)),
                 },
             );
-            engine.apply(bus::EngineInput::Command(c), 1_700_000_000_000);
+            engine.apply(bus::EngineInput::command(c), 1_700_000_000_000);
             store
                 .save("S", seq, &snapshot::encode(&engine, seq))
                 .await

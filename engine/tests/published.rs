@@ -96,7 +96,7 @@ async fn the_tail_read_covers_exactly_the_keys_stored_past_the_ack_floor() {
 /// Logs `n` account creations into `ENGINE` (as callers do).
 async fn log_commands(js: &jetstream::Context, names: &Names, n: u128) {
     for i in 1..=n {
-        let input = EngineInput::Command(cmd(
+        let input = EngineInput::command(cmd(
             &format!("c{i}"),
             Command::CreateAccount { user_id: user(i) },
         ));

@@ -22,11 +22,11 @@ async fn publish_log(js: &jetstream::Context, names: &Names) {
         let u = user(u128::from(i % 20) + 1);
         let (subject, input) = if i < 20 {
             let c = cmd(&format!("acct-{i}"), Command::CreateAccount { user_id: u });
-            (names.command(c.command.kind()), EngineInput::Command(c))
+            (names.command(c.command.kind()), EngineInput::command(c))
         } else if i % 7 == 0 {
             let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
             let c = cmd(&format!("open-{i}"), open(u, Asset::Btc, side, "0.01", 20));
-            (names.command(c.command.kind()), EngineInput::Command(c))
+            (names.command(c.command.kind()), EngineInput::command(c))
         } else {
             let bid = 60_000 + (i % 13) * 10;
             let t = tick(Asset::Btc, &format!("{bid}.00"), &format!("{}.00", bid + 1));

@@ -175,7 +175,7 @@ impl EngineClient {
         let fingerprint = Fingerprint::of(&cmd.command);
         let msg_id = message_id(&cmd, &fingerprint);
         let subject = self.inner.names.command(cmd.command.kind());
-        let payload = Envelope::new(0, now_ms(), EngineInput::Command(cmd)).encode();
+        let payload = Envelope::new(0, now_ms(), EngineInput::command(cmd)).encode();
         let publish = PublishMessage::build()
             .payload(payload.into())
             .message_id(msg_id)

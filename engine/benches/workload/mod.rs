@@ -32,7 +32,7 @@ pub fn tick(bid_cents: i64) -> EngineInput {
 }
 
 pub fn command(id: u64, command: Command) -> EngineInput {
-    EngineInput::Command(CommandEnvelope {
+    EngineInput::command(CommandEnvelope {
         id: CommandId::new(format!("bench-{id}")).expect("id"),
         command,
     })

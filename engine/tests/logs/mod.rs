@@ -198,7 +198,7 @@ pub fn command() -> impl Strategy<Value = Command> {
 pub fn inputs() -> impl Strategy<Value = Vec<EngineInput>> {
     let step = prop_oneof![
         3 => tick(),
-        2 => (command(), 0u32..400).prop_map(|(command, id)| EngineInput::Command(CommandEnvelope {
+        2 => (command(), 0u32..400).prop_map(|(command, id)| EngineInput::command(CommandEnvelope {
             id: CommandId::new(format!("c{id}")).expect("id"),
             command,
         })),
@@ -206,7 +206,7 @@ pub fn inputs() -> impl Strategy<Value = Vec<EngineInput>> {
     proptest::collection::vec(step, 1..250).prop_map(|mut steps| {
         let mut all: Vec<EngineInput> = (0..USERS)
             .map(|u| {
-                EngineInput::Command(CommandEnvelope {
+                EngineInput::command(CommandEnvelope {
                     id: CommandId::new(format!("create-{u}")).expect("id"),
                     command: Command::CreateAccount { user_id: user(u) },
                 })

@@ -76,7 +76,7 @@ impl World {
 
     pub fn command_with_id(&mut self, id: &str, command: Command) -> Outcome {
         let id = CommandId::new(id).expect("command id literal");
-        self.input(EngineInput::Command(CommandEnvelope { id, command }))
+        self.input(EngineInput::command(CommandEnvelope { id, command }))
     }
 
     pub fn command(&mut self, command: Command) -> Reply {
