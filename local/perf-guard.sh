@@ -38,8 +38,8 @@ scenarios=("tick_1k 20000" "tick_1m 20000" "tick_orders_1k 20000" "open_close 20
 
 # glibc picks its memcpy, memset and string functions by the CPU it runs on (AVX-512, AVX2,
 # ERMS...), and those differ in instruction counts: with no change to the core, a quiet tick
-# counted 562 on one machine and 598 on another (its ~150-byte input and ~420-byte outcome
-# are moved with memcpy). The guard pins glibc to its baseline x86-64 (SSE2) versions, which
+# counted 562 on one machine and 598 on another (it then moved its input and its outcome
+# with memcpy). The guard pins glibc to its baseline x86-64 (SSE2) versions, which
 # every x86-64 CPU has, so the counts are the same on any machine with the same glibc (Debian
 # 12's 2.36 here) and compiler.
 export GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX2,-AVX,-AVX_Fast_Unaligned_Load,-ERMS,-FSRM,-SSSE3,-SSE4_1,-SSE4_2,-BMI1,-BMI2,-LZCNT,-POPCNT,-MOVBE,-RTM"

@@ -24,6 +24,7 @@ pub enum EngineInput {
 }
 
 impl EngineInput {
+    /// A command as an input of the log.
     pub fn command(envelope: CommandEnvelope) -> Self {
         Self::Command(Box::new(envelope))
     }

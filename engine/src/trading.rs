@@ -250,12 +250,11 @@ impl Engine {
     /// Applies one input of the log at time `now` (ms since the epoch, taken from the log).
     /// Pending orders whose expiry has come are cancelled first, whatever the input.
     pub fn apply(&mut self, input: EngineInput, now: TimestampMs) -> Outcome {
-        // One event list for the whole input, expiries first; the outcome is built once at
-        // the end (it holds a reply of a few hundred bytes: every move of it is a copy).
+        // One event list for the whole input, expiries first. Each arm builds the outcome in
+        // place, once: it holds a reply of a few hundred bytes, so every move of it is a
+        // `memcpy` (a tick's `None` used to be moved in as a whole `Option<Reply>`).
         let mut events = Vec::new();
         self.expire_orders(now, &mut events);
-        // Each arm builds its outcome in place: a tick's `None` is written straight into the
-        // returned value, not moved there as a 400-byte `Option<Reply>` (a `memcpy` per tick).
         match input {
             EngineInput::PriceTick(tick) => {
                 self.on_tick(&tick, now, &mut events);
