@@ -115,20 +115,7 @@ fn cpu_split() -> (f64, f64) {
 }
 
 fn cpu_split_of(pid: &str) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) / 100.0, ticks(12) / 100.0) // utime, stime (fields 14, 15), 100 ticks/s
+    bus::process::cpu::process_split(pid).unwrap_or_default()
 }
 
 /// Seconds a process's threads spent on a CPU and runnable but waiting for one, so far

@@ -60,13 +60,18 @@ impl Summary {
         self.micros[i] as f64 / 1000.0
     }
 
+    /// Requests per second.
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(mut self) {
         self.micros.sort_unstable();
         println!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
             self.label,
             self.requests,
-            self.requests as f64 / self.elapsed.as_secs_f64(),
+            self.rate(),
             self.percentile(0.50),
             self.percentile(0.99),
             self.percentile(1.0),
@@ -151,12 +156,17 @@ async fn user(addr: SocketAddr, n: usize) -> Res<(String, String)> {
 
 /// The floor: the same client against a hyper/axum server that answers `{}` at once.
 async fn bare_server() -> Res<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let app = axum::Router::new().route(
         "/ping",
         axum::routing::post(|| async { axum::Json(json!({})) }),
     );
+    serve(app).await
+}
+
+/// Serves `app` on a free loopback port (`TCP_NODELAY`, as the runner), in the background.
+async fn serve(app: axum::Router) -> Res<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -314,13 +324,7 @@ async fn relay_server(engine: EngineClient, users: HashMap<String, UserId>) -> R
     let app = axum::Router::new()
         .route("/api/v1/trade/open", axum::routing::post(open))
         .route("/api/v1/trade/close", axum::routing::post(close));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    serve(app).await
 }
 
 async fn engine_floor(engine: EngineClient, users: Vec<UserId>, secs: u64) -> Summary {
@@ -576,7 +580,7 @@ fn record(
     rows: &mut Vec<String>,
 ) -> f64 {
     rows.push(Sample::take(db, port).row_since(before, summary.label, summary.requests));
-    let rate = summary.requests as f64 / summary.elapsed.as_secs_f64();
+    let rate = summary.rate();
     summary.print();
     rate
 }
