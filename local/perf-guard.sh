@@ -17,7 +17,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 baseline="$root/local/perf-guard.baseline"
 tolerance="${TOLERANCE:-5}"
-target="${CARGO_TARGET_DIR:-$root/target}"
+source "$root/local/cache.sh"
+target="$CARGO_TARGET_DIR"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 

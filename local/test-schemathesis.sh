@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The black-box contract test: schemathesis (PyPI, pinned in local/schemathesis-requirements.txt,
-# installed into .venv/schemathesis) against the OpenAPI document served by a running
+# installed into a cached virtualenv, local/cache.sh) against the OpenAPI document served by a running
 # `exness-local` (debug build), isolated by its own ENGINE_PREFIX, REDIS_PREFIX, fresh database
 # and free ports, with a signed-in user's token for the protected routes.
 #
@@ -20,19 +20,10 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-40}"
 MAX_TIME="${ST_MAX_TIME:-90}"
 
-# 1. The virtualenv, rebuilt only when the pinned requirements change.
-VENV="$ROOT/.venv/schemathesis"
-REQS="$ROOT/local/schemathesis-requirements.txt"
-STAMP="$VENV/.requirements.sha256"
-want=$(sha256sum "$REQS" | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/st" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null && command -v apt-get >/dev/null; then
-    apt-get install -y -qq python3-venv >/dev/null   # Debian's python3 ships venv separately
-  fi
-  python3 -m venv --clear "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
-  echo "$want" > "$STAMP"
-fi
+# 1. The virtualenv (in the shared cache: local/cache.sh), rebuilt only when the pinned
+#    requirements change.
+source "$ROOT/local/cache.sh"
+VENV=$(cached_venv schemathesis "$ROOT/local/schemathesis-requirements.txt")
 
 # 2. The runner, isolated.
 cargo build --quiet -p local --bin exness-local

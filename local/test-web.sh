@@ -5,6 +5,7 @@
 # prefixes, free ports, prices from a local Binance stand-in). Screenshots: web/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source local/cache.sh
 source local/web.sh
 ensure_node
 ensure_chromium
