@@ -3,6 +3,7 @@
 //! `MONGODB_URL=mongodb://127.0.0.1:27017 cargo test -p engine --features mongo --test mongo -- --ignored`
 //! (`local/test` does exactly that when `MONGODB_URL` is set).
 
+#[path = "it/svc/mod.rs"]
 mod svc;
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! The two tests share the process's metrics recorder and log subscriber, so they run one at
 //! a time (`SERIAL`).
 
-#[path = "support/observe.rs"]
+#[path = "observe/support.rs"]
 mod observe_support;
 
 use std::time::{Duration, Instant};
