@@ -9,6 +9,7 @@
 pub mod auth;
 #[cfg(any(feature = "feed", feature = "hub", feature = "nats"))]
 pub mod backoff;
+mod digest;
 pub mod envelope;
 pub mod events;
 #[cfg(feature = "feed")]

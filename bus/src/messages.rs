@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::Fingerprint;
+use crate::digest::Fingerprint;
 use crate::types::{
     Asset, CommandId, Leverage, Money, OrderId, OrderType, PositionId, Price, Quantity, Side,
     TimestampMs, UserId,

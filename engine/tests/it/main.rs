@@ -1,9 +1,9 @@
 //! The engine's tests in one binary: the pure core's rules, properties and snapshot formats,
 //! and the engine service against the real NATS and PostgreSQL (`svc`).
 
+mod logs;
 mod support;
 mod svc;
-mod logs;
 
 mod crash;
 mod liquidation;
