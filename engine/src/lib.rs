@@ -19,6 +19,7 @@ mod queries;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod trading;
+mod trail_index;
 mod trailing;
 
 pub use config::{AssetSpec, AssetTable, EngineConfig};

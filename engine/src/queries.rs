@@ -12,7 +12,7 @@ use crate::index::TriggerIndex;
 use crate::math;
 use crate::order_index::OrderIndex;
 use crate::trading::{Engine, close_side_price, id_reused, money, price};
-use crate::trailing::TrailIndex;
+use crate::trail_index::TrailIndex;
 
 impl Engine {
     /// Serialises the state (without the derived indexes).

@@ -114,7 +114,7 @@ use crate::idempotency::{Seen, Window};
 use crate::index::{QuoteKeys, TriggerIndex};
 use crate::math;
 use crate::order_index::OrderIndex;
-use crate::trailing::TrailIndex;
+use crate::trail_index::TrailIndex;
 
 /// What one input produced: the reply to a command (none for a price tick) and the events.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

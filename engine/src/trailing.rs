@@ -1,72 +1,11 @@
 //! Trailing stops: a position's stop-loss follows the market at a fixed distance, only in the
-//! trader's favour (rules in [`crate::trading`]), and the index that finds the stops a tick
-//! moves in O(log n) per moved position.
-//!
-//! A buy's stop moves when `bid - distance > stopLoss`, i.e. when `stopLoss + distance < bid`:
-//! buys are keyed by `stopLoss + distance` (a missing stop counts as 0) and a tick takes the
-//! keys at or below the bid's. A sell's moves when `ask + distance < stopLoss`, i.e. when
-//! `stopLoss - distance > ask`: keyed by `stopLoss - distance`, a tick takes the keys at or
-//! above the ask's. Keys are floored 1e-8 fixed point like [`crate::index`], so a candidate
-//! is re-checked exactly; a stop exactly at `bid - distance` is a candidate that stays.
+//! trader's favour (rules in [`crate::trading`]); the stops a tick may move come from
+//! [`crate::trail_index`] in O(log n) per moved position, and each is re-checked exactly here.
 
-use bus::{Asset, Position, PositionId, Price, PriceTick, Side};
-use rust_decimal::Decimal;
+use bus::{Price, PriceTick, Side};
 
-use crate::index::{QuoteKeys, key};
-use crate::key_set::KeySet;
+use crate::index::QuoteKeys;
 use crate::trading::Engine;
-
-type Keys = KeySet<PositionId>;
-
-#[derive(Debug, Default, Clone)]
-pub struct TrailIndex {
-    buy: [Keys; 3],
-    sell: [Keys; 3],
-}
-
-fn trail_key(p: &Position) -> Option<i64> {
-    let distance = p.trailing_distance?.value();
-    Some(match p.side {
-        Side::Buy => key(p.stop_loss.map_or(Decimal::ZERO, Price::value) + distance),
-        Side::Sell => p
-            .stop_loss
-            .map_or(i64::MAX, |sl| key(sl.value() - distance)),
-    })
-}
-
-impl TrailIndex {
-    fn keys_mut(&mut self, p: &Position) -> &mut Keys {
-        match p.side {
-            Side::Buy => &mut self.buy[p.asset.index()],
-            Side::Sell => &mut self.sell[p.asset.index()],
-        }
-    }
-
-    pub fn insert(&mut self, p: &Position) {
-        if let Some(k) = trail_key(p) {
-            self.keys_mut(p).insert(k, p.id);
-        }
-    }
-
-    pub fn remove(&mut self, p: &Position) {
-        if let Some(k) = trail_key(p) {
-            self.keys_mut(p).remove(k, p.id);
-        }
-    }
-
-    /// Trailing positions of `asset` whose stop a quote may move.
-    pub fn candidates(&self, asset: Asset, quote: QuoteKeys) -> Vec<PositionId> {
-        let mut out = Vec::new();
-        let i = asset.index();
-        self.buy[i].at_or_below(quote.bid, PositionId(u64::MAX), &mut out);
-        self.sell[i].at_or_above(quote.ask, PositionId(0), &mut out);
-        out
-    }
-
-    pub fn len(&self) -> usize {
-        self.buy.iter().chain(&self.sell).map(KeySet::len).sum()
-    }
-}
 
 /// The stop-loss a trail of `distance` asks for at `quote`: a buy `bid - distance` (none at
 /// or below zero), a sell `ask + distance`.
@@ -129,8 +68,9 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{TrailIndex, tighter, trail_level};
+    use super::{tighter, trail_level};
     use crate::index::QuoteKeys;
+    use crate::trail_index::TrailIndex;
     use bus::{Asset, Position, PositionId, PriceTick, Side, UserId};
 
     fn position(side: Side, sl: Option<&str>, distance: &str) -> Position {
