@@ -1,7 +1,9 @@
 //! The WebSocket hub with real WebSocket clients, real Redis and NATS (random prefixes, port 0):
 //! the first snapshot, subscribe/unsubscribe, auth and private events (stop-loss and
 //! liquidation closes, pending-order events reach their user, nobody else), a stalled client that neither delays a
-//! healthy one nor survives, the connection cap, and cleanup on disconnect.
+//! healthy one nor survives, the connection cap, and cleanup on disconnect; half-sent upgrades
+//! closed at the handshake deadline, and 20,000 of them from one address leaving room for a
+//! client from another.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use bus::{
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
@@ -687,5 +690,144 @@ async fn private_events_stop_when_the_token_expires() {
         "{next}"
     );
     assert_silent(&mut ws, Duration::from_millis(300)).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_upgrade_is_closed_at_the_handshake_deadline() {
+    let deadline = Duration::from_millis(500);
+    let hub = start_hub(|s| s.handshake_timeout = deadline).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", hub.port))
+        .await
+        .expect("connect");
+    let sent = Instant::now();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        .await
+        .expect("half an upgrade");
+    let mut buf = [0u8; 256];
+    let read = timeout(Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("closed well within 10 s");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not answered: {read:?}"
+    );
+    assert!(sent.elapsed() >= deadline, "not before the deadline");
+    assert_eq!(hub.stats.report().connections, 0, "it never took a slot");
+    hub.stop().await;
+}
+
+/// Raises the open-file limit towards `want` (as far as the hard limit, or beyond it where
+/// the process may, as root may); the limit now in force.
+fn raise_fd_limit(want: u64) -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let hard = now.maximum.unwrap_or(u64::MAX);
+    let raised = Rlimit {
+        current: Some(want),
+        maximum: Some(want.max(hard)),
+    };
+    if setrlimit(Resource::Nofile, raised).is_err() {
+        let soft = Rlimit {
+            current: Some(want.min(hard)),
+            maximum: now.maximum,
+        };
+        let _ = setrlimit(Resource::Nofile, soft);
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// A connection that opens an upgrade and never finishes it.
+async fn half_open(port: u16) -> Option<TcpStream> {
+    let mut tcp = timeout(
+        Duration::from_secs(10),
+        TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    // The hub may already have refused it; the write may then fail, which is fine.
+    let _ = tcp
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        .await;
+    Some(tcp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_half_open_upgrades_from_one_address_leave_room_for_another() {
+    const FLOOD: u64 = 20_000;
+    // The clients' ends stay open in this process; the hub closes its ends of refused ones at
+    // once. Room is left for the other tests of this binary and the hub's own sockets.
+    let limit = raise_fd_limit(FLOOD + 20_000);
+    let flood = FLOOD.min(limit.saturating_sub(2_000));
+    if flood < FLOOD {
+        eprintln!("open-file limit {limit}: flooding with {flood} connections, not {FLOOD}");
+    }
+    // A deadline longer than the flood: the first few hold their handshakes all along.
+    let mut hub = start_hub(|s| s.handshake_timeout = Duration::from_secs(120)).await;
+    let per_address = HubSettings::default().admission.max_handshakes_per_address;
+    let started = Instant::now();
+    let port = hub.port;
+    let attackers: Vec<TcpStream> = futures_util::stream::iter(0..flood)
+        .map(|_| half_open(port))
+        .buffer_unordered(256)
+        .filter_map(|c| async move { c })
+        .collect()
+        .await;
+    let opened = attackers.len() as u64;
+    eprintln!(
+        "{opened} half-open upgrades from 127.0.0.1 in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        opened >= flood * 9 / 10,
+        "only {opened} of {flood} connected"
+    );
+    // All but the per-address handshake cap are turned away at once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.stats.report().rejected < opened - u64::from(per_address) {
+        assert!(
+            Instant::now() < deadline,
+            "refused {} of {opened}",
+            hub.stats.report().rejected
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A browser from another address is served and gets prices.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let tcp = timeout(
+        Duration::from_secs(30),
+        socket.connect(([127, 0, 0, 1], port).into()),
+    )
+    .await
+    .expect("connects in time")
+    .expect("connects");
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut browser, _) = timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    send_op(&mut browser, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
+    assert_eq!(next_json(&mut browser).await["type"], "subscribed");
+    hub.quote(Asset::Btc, "65000").await;
+    let quote = next_json(&mut browser).await;
+    assert_eq!(
+        (quote["type"].as_str(), quote["asset"].as_str()),
+        (Some("quote"), Some("BTC")),
+        "{quote}"
+    );
+    eprintln!(
+        "the other address was served {:?} after the flood began",
+        started.elapsed()
+    );
+    drop(attackers);
+    drop(browser);
     hub.stop().await;
 }
