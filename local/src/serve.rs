@@ -33,10 +33,10 @@ use tower::Service;
 use bus::backoff::Backoff;
 use bus::settings::{Env, SettingsError};
 
-/// Refused connections being closed politely at once (answer written, the client's request
-/// read and dropped so the close is not a reset); past this they are closed straight away.
+/// Refused connections answered as HTTP at once (request head read, then the 503); past this
+/// many at a time the 503 is written blind and the connection closed.
 const REFUSALS_IN_FLIGHT: usize = 64;
-/// How long a refused connection is given to take its 503 and close.
+/// How long a refused connection is given to send its request head.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// The bounds of one HTTP server; [`HttpLimits::default`] are the documented defaults.
@@ -233,44 +233,57 @@ connection: close\r\n\
 content-length: 85\r\n\r\n\
 {\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; retry in a second.\"}}";
 
-/// Answers a connection over the cap with [`FULL`] and closes it; a fresh socket's send
-/// buffer is empty, so the write does not block. Closing a socket with unread input resets
-/// it (the client may lose the answer), so while few refusals are in flight the client's
-/// request is read and dropped for up to [`REFUSAL_LINGER`] first.
+/// Answers a connection over the cap: while few refusals are in flight, as HTTP (its request
+/// head read, within [`REFUSAL_LINGER`], then [`FULL`]'s 503 and a close), so that a client
+/// that has not yet sent its request does not take an early answer for a broken connection;
+/// past that, [`FULL`] is written at once (a fresh socket's send buffer is empty, the write
+/// does not block) and the connection closed.
 fn refuse(tcp: TcpStream, refusals: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
-    if tcp.try_write(FULL).is_err() {
-        return;
-    }
     let Ok(permit) = refusals.clone().try_acquire_owned() else {
+        let _ = tcp.try_write(FULL);
         return;
     };
     tasks.spawn(async move {
         let _permit = permit;
-        let _ = tokio::time::timeout(REFUSAL_LINGER, linger(tcp)).await;
+        let service = hyper::service::service_fn(|_req: Request<Incoming>| {
+            std::future::ready(Ok::<_, Infallible>(too_many_connections()))
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(REFUSAL_LINGER)
+            .keep_alive(false);
+        let conn = builder.serve_connection(TokioIo::new(tcp), service);
+        let _ = tokio::time::timeout(2 * REFUSAL_LINGER, conn).await;
     });
 }
 
-/// Ends our side (FIN after the answer), then reads (and drops) what the client sends until
-/// it closes.
-async fn linger(mut tcp: TcpStream) {
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut tcp).await;
-    let mut buf = [0u8; 2048];
-    loop {
-        if tcp.readable().await.is_err() {
-            return;
-        }
-        match tcp.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-    }
+/// [`FULL`] as a response.
+fn too_many_connections() -> Response<axum::body::Body> {
+    let body = serde_json::json!({ "error": {
+        "code": "unavailable",
+        "message": "too many connections; retry in a second.",
+    }});
+    let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn both_refusals_say_the_same() {
+        let res = too_many_connections();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .expect("body");
+        let text = std::str::from_utf8(FULL).expect("ascii");
+        assert!(text.ends_with(std::str::from_utf8(&body).expect("utf8")));
+    }
 
     #[test]
     fn the_refusal_is_well_formed() {
