@@ -300,6 +300,32 @@ mod tests {
         assert_eq!(json["error"]["code"], "unavailable");
     }
 
+    #[tokio::test]
+    async fn handlers_see_the_peer_address_and_the_server_drains_on_stop() {
+        let app = Router::new().route(
+            "/peer",
+            axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                axum::Json(peer.to_string())
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, rx) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, app, HttpLimits::default(), rx));
+        let mut conn = crate::client::Connection::open(addr)
+            .await
+            .expect("connect");
+        let (status, body) = conn.get("/peer", None).await.expect("answer");
+        assert_eq!(status, StatusCode::OK);
+        let peer: SocketAddr = body.as_str().expect("text").parse().expect("an address");
+        assert_eq!(peer.ip(), addr.ip());
+        // An idle keep-alive connection does not hold the stop up.
+        stop.send_replace(true);
+        let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+        drop(conn);
+    }
+
     #[test]
     fn limits_read_their_variables_and_refuse_zero() {
         let env = Env::from_pairs([
