@@ -283,3 +283,36 @@ async fn connections_over_the_cap_get_503_and_capacity_comes_back() {
     assert!(matches!(stopped, Ok(Ok(()))), "clean shutdown: {stopped:?}");
     delete_streams(&settings).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_finishes_gets_408_at_the_request_timeout() {
+    let db = TestDatabase::create().await.expect("db");
+    let limits = local::serve::HttpLimits {
+        request_timeout: Duration::from_millis(500),
+        ..local::serve::HttpLimits::default()
+    };
+    let (settings, running, stop) = http_only(&db, limits).await;
+    let mut tcp = TcpStream::connect(running.http_addr)
+        .await
+        .expect("connect");
+    let sent = Instant::now();
+    tcp.write_all(
+        b"POST /api/v1/auth/signin HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+          content-length: 100\r\n\r\n{\"email\":",
+    )
+    .await
+    .expect("a head and a tenth of the body");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed in time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(sent.elapsed() >= Duration::from_millis(500));
+    stop.send(()).expect("running");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), running.wait()).await;
+    assert!(matches!(stopped, Ok(Ok(()))), "clean shutdown: {stopped:?}");
+    delete_streams(&settings).await;
+}
