@@ -9,9 +9,9 @@
 //! queues) that its own connection task drains.
 //! Connections are capped, and so are handshakes and connections per address ([`admission`],
 //! checked right after accept); a connection's slot is taken once its handshake is done, so
-//! half-sent upgrades cannot fill the hub. A client too far behind is disconnected; every connection leaves
-//! the registry when it ends, through a drop guard ([`slot`]) that also runs if its task
-//! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
+//! half-sent upgrades cannot fill the hub. A client too far behind is disconnected; every
+//! connection leaves the registry when it ends, through a drop guard ([`slot`]) that also runs
+//! if its task panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
 mod admission;
 mod alerts;
