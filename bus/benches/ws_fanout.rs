@@ -69,6 +69,12 @@ async fn hub_process(redis_prefix: String) -> Res<()> {
         nats_url: nats_url.clone(),
         bus_prefix: names.prefix().to_string(),
         max_connections: 20_000,
+        // Every bench client comes from 127.0.0.1.
+        admission: bus::hub::AdmissionLimits {
+            max_handshakes_per_address: 1024,
+            max_connections_per_address: 20_000,
+            ..HubSettings::default().admission
+        },
         fanout_shards: env_u64(
             "WS_FANOUT_SHARDS",
             HubSettings::default().fanout_shards as u64,

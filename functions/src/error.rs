@@ -107,7 +107,15 @@ impl IntoResponse for ApiError {
             tracing::error!(code, cause = %self, "request failed");
         }
         let body = json!({ "error": { "code": code, "message": self.public_message() } });
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A dependency is down (or busy) for now: say when a retry is worth it.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        res
     }
 }
 

@@ -27,6 +27,10 @@ pub struct Settings {
     /// The Redis price stream (`REDIS_URL`, `REDIS_PREFIX`), read by `GET /assets`.
     pub redis_url: String,
     pub redis_prefix: String,
+    /// `NATS_DOWN_GRACE_MS`, default 250 ms: while NATS is disconnected, how long an engine
+    /// call waits for it to come back before answering 503 `unavailable` (instead of waiting
+    /// out the engine timeout).
+    pub nats_down_grace: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             db_max_connections: 16,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: String::new(),
+            nats_down_grace: bus::nats::DEFAULT_DOWN_GRACE,
         }
     }
 }
@@ -72,12 +77,13 @@ struct Vars {
     db_max_connections: Option<u32>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
+    nats_down_grace_ms: Option<u64>,
 }
 
 impl Settings {
     /// Reads `NATS_URL`, `DATABASE_URL`, `ENGINE_PREFIX` (shared with the engine),
     /// `JWT_SECRET`, `JWT_TTL_SECS`, `ENGINE_TIMEOUT_MS`, `BODY_LIMIT_BYTES`,
-    /// `DB_MAX_CONNECTIONS`, `REDIS_URL`, `REDIS_PREFIX`. Unset values keep the local default;
+    /// `DB_MAX_CONNECTIONS`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_DOWN_GRACE_MS`. Unset values keep the local default;
     /// a bad one is an error naming it.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
@@ -119,6 +125,9 @@ impl Settings {
             db_max_connections: v.db_max_connections.unwrap_or(d.db_max_connections),
             redis_url: v.redis_url.unwrap_or(d.redis_url),
             redis_prefix: v.redis_prefix.unwrap_or(d.redis_prefix),
+            nats_down_grace: v
+                .nats_down_grace_ms
+                .map_or(d.nats_down_grace, Duration::from_millis),
         })
     }
 }

@@ -54,7 +54,8 @@ impl AppState {
         db: PgPool,
     ) -> Result<Self, StartError> {
         let names = Names::new(settings.bus_prefix.clone());
-        let engine = EngineClient::new(nats.clone(), names, settings.engine_timeout);
+        let engine = EngineClient::new(nats.clone(), names, settings.engine_timeout)
+            .with_down_grace(settings.nats_down_grace);
         if settings.jwt_secret.is_empty() {
             return Err(StartError::NoSecret);
         }

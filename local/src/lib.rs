@@ -8,13 +8,13 @@ pub mod client;
 pub mod cpu;
 pub mod loadgen;
 pub mod market;
+pub mod serve;
 pub mod supervise;
 pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use bus::Names;
 use bus::nats::{StreamSettings, ensure_streams};
 use bus::readiness::Readiness;
@@ -39,6 +39,9 @@ pub struct RunnerSettings {
     pub alerts: bool,
     /// The web page, the API reference and the API's CORS layer; `None` serves none of them.
     pub web: Option<web::WebSettings>,
+    /// Timeouts and the connection cap of every HTTP server of the runner (API, page,
+    /// reference): `HTTP_HEADER_TIMEOUT_MS`, `HTTP_REQUEST_TIMEOUT_MS`, `HTTP_MAX_CONNECTIONS`.
+    pub http: serve::HttpLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +99,7 @@ impl RunnerSettings {
             persist,
             alerts,
             web: web::WebSettings::from_vars(env)?,
+            http: serve::HttpLimits::from_vars(env)?,
         })
     }
 }
@@ -213,21 +217,15 @@ pub async fn start(
     );
     let mut web_addrs = None;
     if let Some(w) = settings.web {
-        let started = web::start(&mut tasks, w, http_addr, ws_addr, &stop_rx).await?;
+        let (api, ws) = (http_addr, ws_addr);
+        let started = web::start(&mut tasks, w, settings.http, api, ws, &stop_rx).await?;
         web_addrs = Some((started.web_addr, started.docs_addr));
         app = app.layer(started.cors);
     }
     let rx = stop_rx.clone();
+    let limits = settings.http;
     tasks.spawn(async move {
-        // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(rx))
-            .await;
+        let r = serve::serve(listener, app, limits, rx).await;
         ("http", r.map_err(RunError::from))
     });
 

@@ -5,7 +5,8 @@
 //!
 //! Both servers answer `GET /config.json` with where the API and the WebSocket hub listen, so
 //! the same built files work on any ports (the page falls back to :8000 / :7070 without it).
-//! `WEB=off` serves neither and adds no CORS layer.
+//! `WEB=off` serves neither and adds no CORS layer. Both servers have the API's timeouts and
+//! connection cap ([`crate::serve`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -180,14 +181,11 @@ pub struct Started {
     pub cors: CorsLayer,
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
 /// Binds and starts the page's and the reference's servers as tasks of `tasks`.
 pub async fn start(
     tasks: &mut JoinSet<(&'static str, Result<(), RunError>)>,
     settings: WebSettings,
+    limits: crate::serve::HttpLimits,
     api: SocketAddr,
     ws: Option<SocketAddr>,
     stop: &watch::Receiver<bool>,
@@ -207,9 +205,7 @@ pub async fn start(
         let app = router(&dir, index, api, ws);
         let rx = stop.clone();
         tasks.spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await;
+            let r = crate::serve::serve(listener, app, limits, rx).await;
             (name, r.map_err(RunError::from))
         });
     }

@@ -71,6 +71,7 @@ async fn runner(db: &TestDatabase) -> (Running, RunnerSettings, oneshot::Sender<
         persist: true,
         alerts: false,
         web: None,
+        http: local::serve::HttpLimits::default(),
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let running = start(settings.clone(), async move {

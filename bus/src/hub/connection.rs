@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -18,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Shared;
+use super::admission::{Handshake, Refusal};
 use super::frame;
 use super::mailbox::{Flush, Mailbox};
 use super::protocol::{self, ClientOp, ErrorCode, ServerMessage};
@@ -28,7 +30,6 @@ use super::stream::ClientStream;
 const MAX_CLIENT_MESSAGE: usize = 4096;
 /// tungstenite's read chunk per connection.
 const READ_BUFFER: usize = 4096;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum End {
     ClientLeft,
@@ -38,9 +39,29 @@ enum End {
     Shutdown,
 }
 
-/// Serves one accepted TCP connection. `slot` is `None` when the hub is full: the client is
-/// told so and closed.
-pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slot>) {
+/// Turns an accepted connection away with `refusal`'s plain HTTP answer. Closing with the
+/// client's request unread may reset the connection; a refused client may then see a reset
+/// instead of the answer, which costs the hub nothing (no task, no timer).
+pub(super) fn refuse(tcp: TcpStream, refusal: Refusal) {
+    let _ = tcp.try_write(refusal.response());
+    let _ = socket2::SockRef::from(&tcp).shutdown(std::net::Shutdown::Write);
+    // What already arrived is read and dropped, so the close is a FIN more often than not.
+    let mut buf = [0u8; 2048];
+    for _ in 0..4 {
+        if !matches!(tcp.try_read(&mut buf), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Serves one admitted TCP connection: the handshake within the deadline, then a slot under
+/// the hub's cap (when there is none, the client is told `too_many_connections` and closed).
+pub(super) async fn handle(
+    tcp: TcpStream,
+    shared: Arc<Shared>,
+    handshake: Handshake,
+    slots: Arc<Semaphore>,
+) {
     let _ = tcp.set_nodelay(true);
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.send_buffer);
     let tcp = Arc::new(tcp);
@@ -57,13 +78,15 @@ pub(super) async fn handle(tcp: TcpStream, shared: Arc<Shared>, slot: Option<Slo
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
     let accepted = timeout(
-        HANDSHAKE_TIMEOUT,
+        shared.handshake_timeout,
         tokio_tungstenite::accept_async_with_config(stream, Some(config)),
     );
     let Ok(Ok(mut ws)) = accepted.await else {
         return;
     };
-    let Some(mut slot) = slot else {
+    // Held (a guard) until the connection ends, however it ends.
+    let _address = handshake.established();
+    let Some(mut slot) = Slot::take(&shared, &slots) else {
         shared.stats.count_rejected();
         let text = protocol::error(
             ErrorCode::TooManyConnections,

@@ -7,10 +7,13 @@
 //! ([`frame`]), straight into every healthy client's socket without blocking, and only a
 //! client whose socket is full gets a mailbox entry ([`mailbox`]: newest quote wins, bounded
 //! queues) that its own connection task drains.
-//! Connections are capped; a client too far behind is disconnected; every connection leaves
-//! the registry when it ends, through a drop guard ([`slot`]) that also runs if its task
-//! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
+//! Connections are capped, and so are handshakes and connections per address ([`admission`],
+//! checked right after accept); a connection's slot is taken once its handshake is done, so
+//! half-sent upgrades cannot fill the hub. A client too far behind is disconnected; every
+//! connection leaves the registry when it ends, through a drop guard ([`slot`]) that also runs
+//! if its task panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
+mod admission;
 mod alerts;
 mod connection;
 mod frame;
@@ -37,10 +40,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::auth::TokenVerifier;
+use crate::backoff::Backoff;
 use crate::market::PriceKeys;
 pub use crate::settings::DEV_JWT_SECRET;
 use crate::subjects::Names;
 use crate::types::Asset;
+pub use admission::AdmissionLimits;
 use mailbox::{Delivered, Limits};
 use quotes::QuoteBatch;
 use registry::Registry;
@@ -80,7 +85,8 @@ struct StatsInner {
 pub struct StatsReport {
     /// Clients connected now.
     pub connections: u64,
-    /// Connections refused because the hub was full.
+    /// Connections refused: the hub was full, or the admission check by address turned them
+    /// away (too many handshakes or connections from one address, or in all).
     pub rejected: u64,
     /// Clients disconnected for falling too far behind.
     pub too_slow: u64,
@@ -168,6 +174,7 @@ struct Shared {
     verifier: TokenVerifier,
     limits: Limits,
     write_timeout: Duration,
+    handshake_timeout: Duration,
     send_buffer: usize,
     stats: HubStats,
     stopping: AtomicBool,
@@ -181,6 +188,7 @@ impl Shared {
             verifier: TokenVerifier::new(settings.jwt_secret.as_bytes()),
             limits: settings.limits,
             write_timeout: settings.write_timeout,
+            handshake_timeout: settings.handshake_timeout,
             send_buffer: settings.send_buffer,
             stats,
             stopping: AtomicBool::new(false),
@@ -274,16 +282,38 @@ pub async fn serve(
     ));
 
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let admission = admission::Admission::new(settings.admission);
+    let mut accept_errors = Backoff::new(Duration::from_millis(5), Duration::from_secs(1));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
-                // The slot is a drop guard: it is released even if the task panics.
-                let slot = slot::Slot::take(&shared, &slots);
-                connections.spawn(connection::handle(tcp, shared.clone(), slot));
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors (EMFILE) or memory: retrying at once spins.
+                        let pause = accept_errors.next_delay();
+                        tracing::warn!(error = %e, ?pause, "accept failed; pausing");
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                };
+                accept_errors.reset();
+                // The one admission check by the peer's address, before any task or buffer.
+                let handshake = match admission.admit(peer.ip()) {
+                    Ok(handshake) => handshake,
+                    Err(refusal) => {
+                        shared.stats.count_rejected();
+                        connection::refuse(tcp, refusal);
+                        continue;
+                    }
+                };
+                // Guards all: released even if the task panics. The slot under
+                // `max_connections` is taken after the handshake.
+                let task = connection::handle(tcp, shared.clone(), handshake, slots.clone());
+                connections.spawn(task);
             }
             Some(done) = connections.join_next(), if !connections.is_empty() => {
                 if let Err(e) = done && e.is_panic() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::admission::AdmissionLimits;
 use super::mailbox::Limits;
 use crate::settings::{DEV_JWT_SECRET, Env, SettingsError};
 
@@ -29,6 +30,13 @@ pub struct HubSettings {
     /// Parts a quote fan-out is written in, in parallel, each of at least 1,024 clients
     /// (`WS_FANOUT_SHARDS`, default: the CPUs this process may run on).
     pub fanout_shards: usize,
+    /// `WS_HANDSHAKE_TIMEOUT_MS`, default 10 s: a client that has not completed the upgrade
+    /// by then is closed.
+    pub handshake_timeout: Duration,
+    /// `WS_MAX_HANDSHAKES` (default 1,024), `WS_MAX_HANDSHAKES_PER_ADDRESS` (default 32) and
+    /// `WS_MAX_CONNECTIONS_PER_ADDRESS` (default 256; behind a load balancer whose address
+    /// the hub sees, raise it to the hub's `WS_MAX_CONNECTIONS`): see [`super::admission`].
+    pub admission: AdmissionLimits,
 }
 
 impl std::fmt::Debug for HubSettings {
@@ -45,6 +53,8 @@ impl std::fmt::Debug for HubSettings {
             .field("write_timeout", &self.write_timeout)
             .field("send_buffer", &self.send_buffer)
             .field("fanout_shards", &self.fanout_shards)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("admission", &self.admission)
             .finish()
     }
 }
@@ -67,6 +77,12 @@ impl Default for HubSettings {
             write_timeout: Duration::from_secs(5),
             send_buffer: 64 * 1024,
             fanout_shards: std::thread::available_parallelism().map_or(1, usize::from),
+            handshake_timeout: Duration::from_secs(10),
+            admission: AdmissionLimits {
+                max_handshakes: 1024,
+                max_handshakes_per_address: 32,
+                max_connections_per_address: 256,
+            },
         }
     }
 }
@@ -82,12 +98,17 @@ struct Vars {
     ws_max_behind: Option<u32>,
     ws_write_timeout_ms: Option<u64>,
     ws_fanout_shards: Option<usize>,
+    ws_handshake_timeout_ms: Option<u64>,
+    ws_max_handshakes: Option<usize>,
+    ws_max_handshakes_per_address: Option<u32>,
+    ws_max_connections_per_address: Option<u32>,
 }
 
 impl HubSettings {
     /// Reads `WS_ADDR`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`, `ENGINE_PREFIX`, `JWT_SECRET`
     /// (required and strong unless `APP_ENV=local`), `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`,
-    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`. Unset values keep the default; a bad one is an error naming it.
+    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`, `WS_HANDSHAKE_TIMEOUT_MS`, `WS_MAX_HANDSHAKES`,
+    /// `WS_MAX_HANDSHAKES_PER_ADDRESS`, `WS_MAX_CONNECTIONS_PER_ADDRESS`. Unset values keep the default; a bad one is an error naming it.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
     }
@@ -103,6 +124,37 @@ impl HubSettings {
             "WS_FANOUT_SHARDS",
             v.ws_fanout_shards.unwrap_or(d.fanout_shards),
         )?;
+        let per_address = |name: &str, value: Option<u32>, default: u32| {
+            let value = value.unwrap_or(default);
+            at_least_one(name, value as usize).map(|_| value)
+        };
+        let admission = AdmissionLimits {
+            max_handshakes: at_least_one(
+                "WS_MAX_HANDSHAKES",
+                v.ws_max_handshakes.unwrap_or(d.admission.max_handshakes),
+            )?,
+            max_handshakes_per_address: per_address(
+                "WS_MAX_HANDSHAKES_PER_ADDRESS",
+                v.ws_max_handshakes_per_address,
+                d.admission.max_handshakes_per_address,
+            )?,
+            max_connections_per_address: per_address(
+                "WS_MAX_CONNECTIONS_PER_ADDRESS",
+                v.ws_max_connections_per_address,
+                d.admission.max_connections_per_address,
+            )?,
+        };
+        let handshake_timeout = match v.ws_handshake_timeout_ms {
+            Some(0) => {
+                return Err(SettingsError::invalid(
+                    "WS_HANDSHAKE_TIMEOUT_MS",
+                    "0",
+                    "at least 1",
+                ));
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => d.handshake_timeout,
+        };
         Ok(Self {
             bind: v.ws_addr.unwrap_or(d.bind),
             redis_url: v.redis_url.unwrap_or(d.redis_url),
@@ -120,6 +172,8 @@ impl HubSettings {
                 .map_or(d.write_timeout, Duration::from_millis),
             send_buffer: d.send_buffer,
             fanout_shards,
+            handshake_timeout,
+            admission,
         })
     }
 }

@@ -25,7 +25,16 @@ use crate::{
 #[derive(Clone)]
 pub struct EngineClient {
     inner: Arc<Inner>,
+    /// How long a call waits for a disconnected NATS to come back before answering
+    /// [`BusError::Unavailable`] ([`EngineClient::with_down_grace`]).
+    down_grace: Duration,
 }
+
+/// The default of [`EngineClient::with_down_grace`]: rides out a blip (a reconnect takes a
+/// few milliseconds), answers long before any engine timeout.
+pub const DEFAULT_DOWN_GRACE: Duration = Duration::from_millis(250);
+/// How often a call waiting out the grace looks at the connection's state again.
+const DOWN_POLL: Duration = Duration::from_millis(10);
 
 struct Inner {
     client: async_nats::Client,
@@ -147,6 +156,36 @@ impl EngineClient {
                 timeout,
                 router: OnceCell::new(),
             }),
+            down_grace: DEFAULT_DOWN_GRACE,
+        }
+    }
+
+    /// While NATS is known to be down (the connection's state is not `Connected`), a call
+    /// waits at most `grace` for it to come back, then answers [`BusError::Unavailable`] at
+    /// once instead of waiting out the whole timeout. A server that vanished without closing
+    /// its connections is noticed only by NATS's own pings; until then calls time out.
+    #[must_use]
+    pub fn with_down_grace(mut self, grace: Duration) -> Self {
+        self.down_grace = grace;
+        self
+    }
+
+    /// Ok when the NATS connection is up, or came back within the grace.
+    async fn connected(&self) -> Result<(), BusError> {
+        use async_nats::connection::State;
+        let up = || self.inner.client.connection_state() == State::Connected;
+        if up() {
+            return Ok(());
+        }
+        let until = Instant::now() + self.down_grace;
+        loop {
+            if Instant::now() >= until {
+                return Err(BusError::Unavailable("NATS is not connected".into()));
+            }
+            tokio::time::sleep(DOWN_POLL.min(self.down_grace)).await;
+            if up() {
+                return Ok(());
+            }
         }
     }
 
@@ -164,6 +203,7 @@ impl EngineClient {
     /// (then the first reply is fetched from the engine once it has applied the command), and
     /// the engine answers a re-logged id with its first reply without applying it again.
     pub async fn send(&self, cmd: CommandEnvelope) -> Result<Reply, BusError> {
+        self.connected().await?;
         let deadline = Instant::now() + self.inner.timeout;
         let router = self
             .inner
@@ -245,6 +285,7 @@ impl EngineClient {
 
     /// Asks the engine a query (core NATS request/reply; not logged).
     pub async fn query(&self, q: Query) -> Result<QueryReply, BusError> {
+        self.connected().await?;
         self.query_within(&q, self.inner.timeout).await
     }
 

@@ -26,7 +26,7 @@ use async_nats::jetstream::{self, stream};
 
 use crate::subjects::Names;
 
-pub use client::EngineClient;
+pub use client::{DEFAULT_DOWN_GRACE, EngineClient};
 
 /// The header carrying the subject the engine sends a command's reply to.
 pub const REPLY_TO_HEADER: &str = "Engine-Reply-To";

@@ -1,7 +1,9 @@
 //! The WebSocket hub with real WebSocket clients, real Redis and NATS (random prefixes, port 0):
 //! the first snapshot, subscribe/unsubscribe, auth and private events (stop-loss and
 //! liquidation closes, pending-order events reach their user, nobody else), a stalled client that neither delays a
-//! healthy one nor survives, the connection cap, and cleanup on disconnect.
+//! healthy one nor survives, the connection cap, and cleanup on disconnect; half-sent upgrades
+//! closed at the handshake deadline, and 20,000 of them from one address leaving room for a
+//! client from another.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use bus::{
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
@@ -687,5 +690,157 @@ async fn private_events_stop_when_the_token_expires() {
         "{next}"
     );
     assert_silent(&mut ws, Duration::from_millis(300)).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_upgrade_is_closed_at_the_handshake_deadline() {
+    let deadline = Duration::from_millis(500);
+    let hub = start_hub(|s| s.handshake_timeout = deadline).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", hub.port))
+        .await
+        .expect("connect");
+    let sent = Instant::now();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        .await
+        .expect("half an upgrade");
+    let mut buf = [0u8; 256];
+    let read = timeout(Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("closed well within 10 s");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not answered: {read:?}"
+    );
+    assert!(sent.elapsed() >= deadline, "not before the deadline");
+    assert_eq!(hub.stats.report().connections, 0, "it never took a slot");
+    hub.stop().await;
+}
+
+/// What became of one half-open upgrade.
+enum Flooded {
+    /// Still open (admitted, or not yet looked at by the hub): kept open by the attacker.
+    Held(TcpStream),
+    /// Answered in plain HTTP (the refusal) and closed.
+    Answered(u16),
+    /// Closed without an answer, or never connected.
+    Closed,
+}
+
+/// A connection that opens an upgrade and never finishes it. One the hub turned away is let
+/// go (its answer read), as a client would, so the flood is bounded by what the hub holds, not
+/// by this process's open-file limit.
+async fn half_open(port: u16) -> Flooded {
+    let Ok(Ok(mut tcp)) = timeout(
+        Duration::from_secs(10),
+        TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    else {
+        return Flooded::Closed;
+    };
+    // The hub may already have refused it; the write may then fail, which is fine.
+    let _ = tcp
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        .await;
+    let mut head = [0u8; 12];
+    match timeout(Duration::from_millis(200), tcp.read(&mut head)).await {
+        Err(_) => Flooded::Held(tcp),
+        Ok(Ok(12)) if head.starts_with(b"HTTP/1.1 ") => {
+            let code = std::str::from_utf8(&head[9..12])
+                .ok()
+                .and_then(|c| c.parse().ok());
+            code.map_or(Flooded::Closed, Flooded::Answered)
+        }
+        Ok(_) => Flooded::Closed,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_half_open_upgrades_from_one_address_leave_room_for_another() {
+    const FLOOD: u64 = 20_000;
+    // A deadline longer than the flood: the first few hold their handshakes all along.
+    let mut hub = start_hub(|s| s.handshake_timeout = Duration::from_secs(120)).await;
+    let per_address = HubSettings::default().admission.max_handshakes_per_address;
+    let started = Instant::now();
+    let port = hub.port;
+    let outcomes: Vec<Flooded> = futures_util::stream::iter(0..FLOOD)
+        .map(|_| half_open(port))
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let mut held = Vec::new();
+    let (mut answered_429, mut closed) = (0u64, 0u64);
+    for outcome in outcomes {
+        match outcome {
+            Flooded::Held(tcp) => held.push(tcp),
+            Flooded::Answered(429) => answered_429 += 1,
+            Flooded::Answered(other) => panic!("a refusal answered {other}"),
+            Flooded::Closed => closed += 1,
+        }
+    }
+    eprintln!(
+        "{FLOOD} half-open upgrades from 127.0.0.1 in {:?}: {} held open, {answered_429} \
+         answered 429, {closed} closed without an answer",
+        started.elapsed(),
+        held.len()
+    );
+    assert!(answered_429 > 0, "refusals are answered");
+    // All but the per-address handshake cap are turned away at once (those closed without
+    // an answer may not have reached the hub at all).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.stats.report().rejected + u64::from(per_address) + closed < FLOOD {
+        assert!(
+            Instant::now() < deadline,
+            "refused {} of {FLOOD}",
+            hub.stats.report().rejected
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        held.len() >= per_address as usize,
+        "the first {per_address} are admitted and held"
+    );
+    assert_eq!(
+        hub.stats.report().connections,
+        0,
+        "upgrades in progress take no slot"
+    );
+
+    // A browser from another address is served and gets prices.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let tcp = timeout(
+        Duration::from_secs(30),
+        socket.connect(([127, 0, 0, 1], port).into()),
+    )
+    .await
+    .expect("connects in time")
+    .expect("connects");
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut browser, _) = timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    send_op(&mut browser, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
+    assert_eq!(next_json(&mut browser).await["type"], "subscribed");
+    hub.quote(Asset::Btc, "65000").await;
+    let quote = next_json(&mut browser).await;
+    assert_eq!(
+        (quote["type"].as_str(), quote["asset"].as_str()),
+        (Some("quote"), Some("BTC")),
+        "{quote}"
+    );
+    eprintln!(
+        "the other address was served {:?} after the flood began",
+        started.elapsed()
+    );
+    drop(held);
+    drop(browser);
     hub.stop().await;
 }

@@ -248,3 +248,85 @@ async fn a_postgres_outage_under_load_is_ridden_out_without_a_restart() {
     let _ = ticker.await;
     support::delete_streams(&env.nats_url, &env.names()).await;
 }
+
+/// One request's status and how long its answer took.
+async fn timed(
+    probe: &mut Client,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> (Option<StatusCode>, Duration) {
+    let key = uuid::Uuid::new_v4().to_string();
+    let key = (method == Method::POST).then_some(key.as_str());
+    let start = Instant::now();
+    let answer = probe.once(method, path, Some(token), key, body).await;
+    (answer.map(|(status, _)| status), start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_nats_is_down_trades_and_balance_answer_503_at_once_and_trading_resumes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut nats = PrivateNats::start().await;
+    let db = TestDatabase::create().await.expect("db");
+    let logs = TempDir::new("chaos-nats-down");
+    let env = RunnerEnv::new(nats.url(), db.url.clone(), &logs.0);
+    let (stop, stopped) = watch::channel(false);
+    let ticker = support::ticker(env.nats_url.clone(), env.names(), stopped.clone());
+    let runner = Runner::start(&env).await;
+    let mut probe = Client::new(env.addr, Seen::default());
+    let email = format!("down-{}@example.com", uuid::Uuid::new_v4().simple());
+    let (_, token) = load::user(&mut probe, &email).await;
+    let open = json!({ "asset": "BTC", "side": "buy", "quantity": "0.01", "leverage": 10 });
+    let key = uuid::Uuid::new_v4().to_string();
+    let (status, body) = probe
+        .until_final(
+            Method::POST,
+            "/api/v1/trade/open",
+            Some(&token),
+            Some(&key),
+            Some(&open),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    nats.halt().await;
+    // A stopped server closes its connections: the runner knows at once. Give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The runner's engine timeout is 3 s (support::Runner); the grace is the default 250 ms.
+    let bound = Duration::from_millis(1500);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        for (method, path, body) in [
+            (Method::POST, "/api/v1/trade/open", Some(&open)),
+            (Method::GET, "/api/v1/balance", None),
+        ] {
+            let (status, took) = timed(&mut probe, method, path, &token, body).await;
+            assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{path}");
+            assert!(took < bound, "{path} took {took:?} while NATS was down");
+            slowest = slowest.max(took);
+        }
+    }
+    eprintln!("slowest 503 while NATS was down: {slowest:?}");
+    nats.resume().await;
+
+    let key = uuid::Uuid::new_v4().to_string();
+    let (status, body) = probe
+        .until_final(
+            Method::POST,
+            "/api/v1/trade/open",
+            Some(&token),
+            Some(&key),
+            Some(&open),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "trading resumed by itself: {body}"
+    );
+    stop.send_replace(true);
+    runner.stop().await;
+    let _ = ticker.await;
+    nats.halt().await;
+}

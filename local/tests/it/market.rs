@@ -81,6 +81,7 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         persist: true,
         alerts: false,
         web: None,
+        http: local::serve::HttpLimits::default(),
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let running = start(settings, async move {
