@@ -44,6 +44,14 @@ impl Rate {
         })
     }
 
+    /// For constants: `Rate::of(30, 60)` in a `const` fails to compile if either is 0.
+    pub const fn of(burst: u32, seconds: u32) -> Self {
+        match (NonZeroU32::new(burst), NonZeroU32::new(seconds)) {
+            (Some(burst), Some(seconds)) => Self { burst, seconds },
+            _ => panic!("a rate's count and seconds are at least 1"),
+        }
+    }
+
     fn quota(self) -> Quota {
         let period = Duration::from_secs(u64::from(self.seconds.get())) / self.burst.get();
         // A period of at least one second over at most u32::MAX cells is never zero.
@@ -67,7 +75,10 @@ impl FromStr for Rate {
             .trim()
             .split_once('/')
             .ok_or_else(|| format!("{s:?} is not N/S"))?;
-        let n: u32 = n.trim().parse().map_err(|_| format!("{n:?} is not a count"))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{n:?} is not a count"))?;
         let secs: u32 = secs
             .trim()
             .parse()
@@ -167,12 +178,8 @@ impl Cidr {
             v4 => v4,
         };
         match (self.net, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
             _ => false,
         }
     }
@@ -275,7 +282,10 @@ mod tests {
 
     #[test]
     fn rates_parse_as_n_per_seconds() {
-        assert_eq!("10/60".parse::<Rate>(), Ok(Rate::new(10, 60).expect("rate")));
+        assert_eq!(
+            "10/60".parse::<Rate>(),
+            Ok(Rate::new(10, 60).expect("rate"))
+        );
         assert_eq!(
             Rate::new(10, 60).expect("rate").to_string(),
             "10/60".to_string()

@@ -27,6 +27,8 @@ pub struct Settings {
     /// The Redis price stream (`REDIS_URL`, `REDIS_PREFIX`), read by `GET /assets`.
     pub redis_url: String,
     pub redis_prefix: String,
+    /// Request rates, the client's address behind proxies, password hashing (`crate::limits`).
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for Settings {
             .field("token_ttl", &self.token_ttl)
             .field("engine_timeout", &self.engine_timeout)
             .field("body_limit", &self.body_limit)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +60,7 @@ impl Default for Settings {
             db_max_connections: 16,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: String::new(),
+            limits: crate::limits::LimitSettings::default(),
         }
     }
 }
@@ -119,6 +123,7 @@ impl Settings {
             db_max_connections: v.db_max_connections.unwrap_or(d.db_max_connections),
             redis_url: v.redis_url.unwrap_or(d.redis_url),
             redis_prefix: v.redis_prefix.unwrap_or(d.redis_prefix),
+            limits: crate::limits::LimitSettings::from_vars(env)?,
         })
     }
 }

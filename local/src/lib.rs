@@ -225,6 +225,8 @@ pub async fn start(
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        // Each request knows its TCP peer: the rate limits key on the client's address.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let r = axum::serve(listener, app)
             .with_graceful_shutdown(stopped(rx))
             .await;

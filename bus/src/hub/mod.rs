@@ -12,6 +12,7 @@
 //! panics. Runs as its own process (`ws-hub`) or as a task ([`run`]).
 
 mod alerts;
+mod connect_rate;
 mod connection;
 mod frame;
 pub mod mailbox;
@@ -274,13 +275,18 @@ pub async fn serve(
     ));
 
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let connect_rate = connect_rate::ConnectRate::new(&settings);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok((tcp, peer)) = accepted else { continue };
+                if let Err(wait) = connect_rate.check(peer.ip()) {
+                    connections.spawn(connect_rate::refuse(tcp, wait));
+                    continue;
+                }
                 // The slot is a drop guard: it is released even if the task panics.
                 let slot = slot::Slot::take(&shared, &slots);
                 connections.spawn(connection::handle(tcp, shared.clone(), slot));

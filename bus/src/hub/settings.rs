@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::mailbox::Limits;
+use crate::limits::{Rate, TrustedProxies};
 use crate::settings::{DEV_JWT_SECRET, Env, SettingsError};
 
 #[derive(Clone)]
@@ -29,6 +30,12 @@ pub struct HubSettings {
     /// Parts a quote fan-out is written in, in parallel, each of at least 1,024 clients
     /// (`WS_FANOUT_SHARDS`, default: the CPUs this process may run on).
     pub fanout_shards: usize,
+    /// New connections per client address (`WS_CONNECT_RATE`, `N/S`, default 60/60: 60 at
+    /// once, one a second after that); over it an HTTP 429 with `Retry-After`.
+    pub connect_rate: Rate,
+    /// Peers whose clients are not told apart at accept (`TRUSTED_PROXIES`, default none):
+    /// the connect rate does not apply to them (the load balancer's WAF rule does).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for HubSettings {
@@ -45,9 +52,14 @@ impl std::fmt::Debug for HubSettings {
             .field("write_timeout", &self.write_timeout)
             .field("send_buffer", &self.send_buffer)
             .field("fanout_shards", &self.fanout_shards)
+            .field("connect_rate", &self.connect_rate)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
+
+/// A const: a zero in it would not compile (`Rate::of`).
+const CONNECT_RATE: Rate = Rate::of(60, 60);
 
 impl Default for HubSettings {
     fn default() -> Self {
@@ -67,6 +79,8 @@ impl Default for HubSettings {
             write_timeout: Duration::from_secs(5),
             send_buffer: 64 * 1024,
             fanout_shards: std::thread::available_parallelism().map_or(1, usize::from),
+            connect_rate: CONNECT_RATE,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -87,7 +101,7 @@ struct Vars {
 impl HubSettings {
     /// Reads `WS_ADDR`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`, `ENGINE_PREFIX`, `JWT_SECRET`
     /// (required and strong unless `APP_ENV=local`), `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`,
-    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`. Unset values keep the default; a bad one is an error naming it.
+    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`, `WS_CONNECT_RATE`, `TRUSTED_PROXIES`. Unset values keep the default; a bad one is an error naming it.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
     }
@@ -120,6 +134,18 @@ impl HubSettings {
                 .map_or(d.write_timeout, Duration::from_millis),
             send_buffer: d.send_buffer,
             fanout_shards,
+            connect_rate: env
+                .parse(
+                    "WS_CONNECT_RATE",
+                    "N/S: N connections at once, refilled over S seconds",
+                )?
+                .unwrap_or(d.connect_rate),
+            trusted_proxies: env
+                .parse(
+                    "TRUSTED_PROXIES",
+                    "comma-separated addresses or CIDR networks",
+                )?
+                .unwrap_or_default(),
         })
     }
 }
