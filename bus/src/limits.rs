@@ -56,7 +56,7 @@ impl Rate {
         let period = Duration::from_secs(u64::from(self.seconds.get())) / self.burst.get();
         // A period of at least one second over at most u32::MAX cells is never zero.
         Quota::with_period(period.max(Duration::from_nanos(1)))
-            .map_or_else(|| Quota::per_second(self.burst), |q| q)
+            .unwrap_or_else(|| Quota::per_second(self.burst))
             .allow_burst(self.burst)
     }
 }

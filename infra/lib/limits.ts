@@ -26,12 +26,14 @@ export const isCommandRoute = (routeKey: string): boolean =>
  * after the routes it names (CloudFormation refuses settings for an unknown route key).
  */
 export function routeThrottles(stage: CfnStage, routeKeys: string[], routes: IDependable[], config: Config): void {
-  const settings: Record<string, CfnStage.RouteSettingsProperty> = {};
+  // `RouteSettings` is a JSON map in CloudFormation: CDK passes it as written, so the keys
+  // are CloudFormation's own (PascalCase).
+  const settings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
   for (const key of routeKeys) {
     if (AUTH_ROUTES.includes(key)) {
-      settings[key] = { throttlingRateLimit: config.authThrottleRatePerSecond, throttlingBurstLimit: config.authThrottleBurst };
+      settings[key] = { ThrottlingRateLimit: config.authThrottleRatePerSecond, ThrottlingBurstLimit: config.authThrottleBurst };
     } else if (isCommandRoute(key)) {
-      settings[key] = { throttlingRateLimit: config.commandThrottleRatePerSecond, throttlingBurstLimit: config.commandThrottleBurst };
+      settings[key] = { ThrottlingRateLimit: config.commandThrottleRatePerSecond, ThrottlingBurstLimit: config.commandThrottleBurst };
     }
   }
   stage.routeSettings = settings;
@@ -43,7 +45,7 @@ export function hubWebAcl(scope: Construct, alb: elbv2.ApplicationLoadBalancer, 
   const visibility = (name: string) => ({ cloudWatchMetricsEnabled: true, metricName: name, sampledRequestsEnabled: true });
   const acl = new wafv2.CfnWebACL(scope, 'HubWebAcl', {
     name: `exness-${config.stage}-hub`,
-    description: 'Per-client-IP rate limit on the WebSocket hub (connects and upgrades)',
+    description: 'Per client IP rate limit on the WebSocket hub: connects and upgrades',
     scope: 'REGIONAL',
     defaultAction: { allow: {} },
     visibilityConfig: visibility(`exness-${config.stage}-hub`),
