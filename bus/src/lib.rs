@@ -17,6 +17,8 @@ pub mod feed;
 pub mod fingerprint;
 #[cfg(feature = "hub")]
 pub mod hub;
+#[cfg(feature = "limits")]
+pub mod limits;
 pub mod market;
 pub mod messages;
 #[cfg(feature = "nats")]

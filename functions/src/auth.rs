@@ -19,6 +19,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::hash_pool::{HashPool, Refused};
+use crate::limits::{LimitSettings, VerifiedUser};
 use crate::state::AppState;
 
 /// The claims of a session token.
@@ -90,23 +92,42 @@ impl TokenKeys {
 
 /// Argon2id with the crate's default cost, plus a hash of a random password so that a signin
 /// for an unknown email costs the same as one with a wrong password.
+///
+/// Each hash takes 19 MiB for tens of milliseconds, so hashes run on a fixed pool
+/// ([`HashPool`]: `HASH_CONCURRENCY` threads, `HASH_QUEUE` waiting); past that a request is
+/// refused at once with 503 `unavailable` and `Retry-After` ([`ApiError::Busy`]). A hash keeps
+/// its place until it is done, even if its request was dropped meanwhile, so memory stays
+/// bounded by the pool whatever clients do.
 pub struct PasswordHasher {
     dummy_hash: String,
+    pool: HashPool,
 }
 
 impl PasswordHasher {
-    pub fn new() -> Result<Self, argon2::password_hash::Error> {
+    pub fn new(limits: &LimitSettings) -> Result<Self, String> {
         let dummy = uuid::Uuid::new_v4().to_string();
         Ok(Self {
-            dummy_hash: hash_now(&dummy)?,
+            dummy_hash: hash_now(&dummy).map_err(|e| e.to_string())?,
+            pool: HashPool::new(limits.hash_concurrency, limits.hash_queue)
+                .map_err(|e| format!("hashing threads: {e}"))?,
         })
     }
 
-    /// Hashes on the blocking pool (argon2 takes tens of milliseconds by design).
+    /// Runs `work` on the pool; [`ApiError::Busy`] at once when it is full.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.pool.run(work).await.map_err(|refused| match refused {
+            Refused::Full => ApiError::Busy(crate::limits::BUSY_RETRY),
+            Refused::Gone => ApiError::Internal("the hashing pool is gone".into()),
+        })
+    }
+
+    /// Hashes on the pool (argon2 takes tens of milliseconds by design).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+        self.bounded(move || hash_now(&password))
+            .await?
             .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
     }
 
@@ -115,9 +136,7 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
         let exists = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || verify_now(&password, &hash))
-            .await
-            .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?;
+        let matches = self.bounded(move || verify_now(&password, &hash)).await?;
         Ok(exists && matches)
     }
 }
@@ -148,6 +167,13 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // A rate-limited route's token was verified already (`crate::limits::admit`).
+        if let Some(VerifiedUser(user)) = parts.extensions.get::<VerifiedUser>().copied() {
+            return match state.users().exists(user).await? {
+                true => Ok(AuthUser(user)),
+                false => Err(ApiError::Unauthorized),
+            };
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -225,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify_only_against_their_own_hash() {
-        let hasher = PasswordHasher::new().expect("hasher");
+        let hasher = PasswordHasher::new(&LimitSettings::default()).expect("hasher");
         let hash = hasher.hash("correct horse".into()).await.expect("hash");
         assert!(
             hasher

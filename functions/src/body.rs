@@ -97,7 +97,7 @@ pub fn finish(router: Router, state: &AppState) -> Router {
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.body_limit()));
-    crate::observe::layers(router)
+    crate::observe::layers(router, state)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! are opaque and their cause is logged here.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus::nats::BusError;
 use bus::{RejectCode, Rejection};
@@ -48,6 +49,14 @@ pub enum ApiError {
     /// 500 `internal`: a bug or an unexpected answer. Cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 429 `rate_limited`: over a rate limit (`crate::limits`); `Retry-After` says when the
+    /// budget has room again.
+    #[error("too many requests; retry after {} s", bus::limits::retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
+    /// 503 `unavailable` with `Retry-After`: this process is too busy for the request now
+    /// (password hashing's queue is full); nothing was done.
+    #[error("busy")]
+    Busy(std::time::Duration),
 }
 
 impl ApiError {
@@ -72,6 +81,8 @@ impl ApiError {
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::EngineTimeout => (StatusCode::GATEWAY_TIMEOUT, "engine_timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 
@@ -83,6 +94,7 @@ impl ApiError {
             }
             Self::Rejected(r) => r.message.clone(),
             Self::Unavailable(_) => "a dependency is unavailable, retry later".into(),
+            Self::Busy(_) => "the server is busy, retry later".into(),
             Self::Internal(_) => "internal error".into(),
             other => other.to_string(),
         }
@@ -103,19 +115,24 @@ fn rejection_status(code: RejectCode) -> (StatusCode, &'static str) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        // A full hashing queue is load, not a fault: not one error line per refused request.
+        if status.is_server_error() && !matches!(self, Self::Busy(_)) {
             tracing::error!(code, cause = %self, "request failed");
         }
         let body = json!({ "error": { "code": code, "message": self.public_message() } });
-        let mut res = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // A dependency is down (or busy) for now: say when a retry is worth it.
-            res.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        let mut response = (status, Json(body)).into_response();
+        // Over a limit or a dependency down for now: say when a retry is worth it.
+        let retry_after = match self {
+            Self::RateLimited(wait) | Self::Busy(wait) => Some(bus::limits::retry_after_secs(wait)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        res
+        response
     }
 }
 

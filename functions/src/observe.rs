@@ -8,20 +8,22 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bus::request_id::{REQUEST_ID_HEADER, is_acceptable};
 use tokio::time::Instant;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::state::AppState;
+
 /// Wraps `router` (after its routes: the layers run once a route matched, so the route
 /// template is known) with the request id and metrics layer, and inside it the trace layer.
 /// The request id and the metrics are one layer: every layer costs a trade request
 /// allocations and a boxed future (five layers were ~15% of the HTTP server's CPU).
-pub fn layers(router: Router) -> Router {
+pub fn layers(router: Router, state: &AppState) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {
             let id = req
@@ -38,7 +40,9 @@ pub fn layers(router: Router) -> Router {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     // Outermost last: the id is set before the trace span reads it.
-    router.layer(trace).layer(middleware::from_fn(observe))
+    router
+        .layer(trace)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
 }
 
 /// The client's `x-request-id` when it is fit to carry on: a client's id that is empty, too
@@ -63,8 +67,10 @@ fn request_id(headers: &HeaderMap) -> (HeaderValue, Arc<str>) {
 }
 
 /// Sets the request id (see [`request_id`]), runs the handler with it as the current one (for
-/// `EngineClient::send`), returns it in the response and records the request's metrics.
-async fn observe(mut req: Request, next: Next) -> Response {
+/// `EngineClient::send`) unless a rate limit refuses it first ([`crate::limits::admit`]: in
+/// this layer rather than one more, which would cost every request), returns the id in the
+/// response and records the request's metrics.
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let (value, id) = request_id(req.headers());
     req.headers_mut()
         .insert(HeaderName::from_static(REQUEST_ID_HEADER), value.clone());
@@ -74,7 +80,14 @@ async fn observe(mut req: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = method_label(req.method());
     let started = Instant::now();
-    let mut response = bus::request_id::scope(id, next.run(req)).await;
+    let admitted = match crate::limits::limited(req.method(), &route) {
+        Some(kind) => crate::limits::admit(&state, kind, &mut req),
+        None => Ok(()),
+    };
+    let mut response = match admitted {
+        Ok(()) => bus::request_id::scope(id, next.run(req)).await,
+        Err(refused) => refused.into_response(),
+    };
     let status = response.status().as_u16().to_string();
     metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method)
         .record(started.elapsed().as_secs_f64());

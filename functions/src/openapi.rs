@@ -10,11 +10,15 @@
 
 use std::sync::OnceLock;
 
+use axum::http::Method;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, Object, OpenApi, Ref, RefOr, Type,
+};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
 /// The name of the bearer-token security scheme that protected operations list.
@@ -62,9 +66,58 @@ error_responses!(
     Conflict => "`email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired)",
     PayloadTooLarge => "`payload_too_large`: the body is over the limit (16 KiB by default)",
     Unprocessable => "A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`)",
-    Unavailable => "`unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later",
+    Unavailable => "`unavailable`: NATS, PostgreSQL or the engine cannot be reached; retry later. On signin and signup also when too many passwords are being hashed already (then with `Retry-After`, seconds)",
     EngineTimeout => "`engine_timeout`: the engine did not answer in time; a command may still be applied, so retry with the same Idempotency-Key",
 );
+
+/// 429 `rate_limited`, listed on exactly the operations [`crate::limits::limited`] names (by
+/// [`build`], not by hand on each handler), with its `Retry-After` header.
+pub struct TooManyRequests;
+
+const TOO_MANY_REQUESTS: &str = "`rate_limited`: over a rate limit (signin and signup: per client address and per email; trade and alert commands: per account); `Retry-After` says in how many seconds to retry. Nothing changed";
+
+impl<'r> ToResponse<'r> for TooManyRequests {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let retry_after = HeaderBuilder::new()
+            .schema(Some(Object::with_type(Type::Integer)))
+            .description(Some("Seconds until the limit has room again"))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(TOO_MANY_REQUESTS)
+            .header("Retry-After", retry_after)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                    .build(),
+            )
+            .build();
+        ("TooManyRequests", response.into())
+    }
+}
+
+/// Adds the 429 response to every rate-limited operation.
+fn list_rate_limits(doc: &mut OpenApi) {
+    let too_many = RefOr::Ref(Ref::from_response_name(TooManyRequests::response().0));
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op
+                && crate::limits::limited(&method, path).is_some()
+            {
+                op.responses
+                    .responses
+                    .insert("429".into(), too_many.clone());
+            }
+        }
+    }
+}
 
 fn error_response(description: &str) -> RefOr<Response> {
     ResponseBuilder::new()
@@ -103,7 +156,8 @@ pub fn build() -> OpenApi {
                     .build(),
             ),
         );
-    components = error_components(components);
+    components = error_components(components).response_from::<TooManyRequests>();
+    list_rate_limits(&mut doc);
     let generated = doc.components.take().unwrap_or_default();
     let mut all = components.build();
     all.schemas.extend(generated.schemas);

@@ -31,6 +31,8 @@ pub struct Settings {
     /// call waits for it to come back before answering 503 `unavailable` (instead of waiting
     /// out the engine timeout).
     pub nats_down_grace: Duration,
+    /// Request rates, the client's address behind proxies, password hashing (`crate::limits`).
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -43,6 +45,7 @@ impl std::fmt::Debug for Settings {
             .field("token_ttl", &self.token_ttl)
             .field("engine_timeout", &self.engine_timeout)
             .field("body_limit", &self.body_limit)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +65,7 @@ impl Default for Settings {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: String::new(),
             nats_down_grace: bus::nats::DEFAULT_DOWN_GRACE,
+            limits: crate::limits::LimitSettings::default(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Settings {
             nats_down_grace: v
                 .nats_down_grace_ms
                 .map_or(d.nats_down_grace, Duration::from_millis),
+            limits: crate::limits::LimitSettings::from_vars(env)?,
         })
     }
 }

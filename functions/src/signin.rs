@@ -71,6 +71,10 @@ async fn signin(
 ) -> Result<Json<SignedIn>, ApiError> {
     // A malformed email cannot belong to anyone: the same answer as an unknown one.
     let email = parse_email(&body.email).ok();
+    // Each email's own budget (its address's is checked before the handler).
+    if let Some(email) = &email {
+        state.limits().email(email)?;
+    }
     let row = match &email {
         Some(email) => {
             sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")

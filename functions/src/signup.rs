@@ -118,6 +118,8 @@ async fn signup(
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     let email = parse_email(&body.email)?;
     check_password(&body.password)?;
+    // A taken email with its password is 201, with another 409: limited like a sign-in.
+    state.limits().email(&email)?;
     let user = claim_user(&state, &email, body.password).await?;
     tracing::Span::current().record("user_id", tracing::field::display(user));
     // The user row stays whatever happens here: a retry finds it and sends the same command.

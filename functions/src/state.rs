@@ -31,6 +31,7 @@ struct Inner {
     /// More `/readyz` checks of a process that runs other parts too (the local runner).
     more_readiness: std::sync::OnceLock<bus::process::ReadyFn>,
     users: crate::users::UserCheck,
+    limits: crate::limits::RateLimits,
 }
 
 /// Why the state could not be built (only at start-up; requests never see this).
@@ -64,7 +65,7 @@ impl AppState {
                 "APP_ENV=local and JWT_SECRET is not set: signing tokens with the public development key"
             );
         }
-        let passwords = PasswordHasher::new().map_err(|e| StartError::Hashing(e.to_string()))?;
+        let passwords = PasswordHasher::new(&settings.limits).map_err(StartError::Hashing)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -80,6 +81,7 @@ impl AppState {
                     &settings.redis_prefix,
                 ),
                 more_readiness: std::sync::OnceLock::new(),
+                limits: crate::limits::RateLimits::new(&settings.limits),
             }),
         })
     }
@@ -107,6 +109,11 @@ impl AppState {
     /// Whether token users still exist (one query for many requests).
     pub fn users(&self) -> &crate::users::UserCheck {
         &self.inner.users
+    }
+
+    /// The per-client rate limiters (`crate::limits`).
+    pub fn limits(&self) -> &crate::limits::RateLimits {
+        &self.inner.limits
     }
 
     pub fn tokens(&self) -> &TokenKeys {

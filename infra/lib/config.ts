@@ -19,6 +19,14 @@ export interface Config {
   lambdaMemoryMb: number;
   throttleRatePerSecond: number;
   throttleBurst: number;
+  /** Sign-in and sign-up, each route for all callers together (README "Limits"). */
+  authThrottleRatePerSecond: number;
+  authThrottleBurst: number;
+  /** Each trading and alert command route, for all callers together. */
+  commandThrottleRatePerSecond: number;
+  commandThrottleBurst: number;
+  /** WAF on the hub's load balancer: requests per client IP in 5 minutes (at least 10). */
+  hubRequestsPer5Min: number;
   dbInstanceType: string;
   dbAllocatedStorageGb: number;
   dbMultiAz: boolean;
@@ -79,6 +87,11 @@ export function readConfig(ctx: Context, infraDir: string): Config {
     lambdaMemoryMb: num(ctx, 'lambdaMemoryMb', 512),
     throttleRatePerSecond: num(ctx, 'throttleRatePerSecond', 500),
     throttleBurst: num(ctx, 'throttleBurst', 1000),
+    authThrottleRatePerSecond: num(ctx, 'authThrottleRatePerSecond', 20),
+    authThrottleBurst: num(ctx, 'authThrottleBurst', 40),
+    commandThrottleRatePerSecond: num(ctx, 'commandThrottleRatePerSecond', 200),
+    commandThrottleBurst: num(ctx, 'commandThrottleBurst', 400),
+    hubRequestsPer5Min: num(ctx, 'hubRequestsPer5Min', 300),
     dbInstanceType: text(ctx, 'dbInstanceType', 't4g.medium'),
     dbAllocatedStorageGb: num(ctx, 'dbAllocatedStorageGb', 50),
     dbMultiAz: flag(ctx, 'dbMultiAz', stage === 'prod'),

@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { routeThrottles } from './limits.js';
 import { Config, functionCodeDir } from './config.js';
 
 /** What each function binary (functions/src/bin/<name>.rs) serves and reaches. */
@@ -138,6 +139,8 @@ export class Functions extends Construct {
       new apigw.ApiMapping(this, 'Mapping', { api: this.api, domainName: domain, stage });
     }
 
+    const routeKeys: string[] = [];
+    const routes: apigw.HttpRoute[] = [];
     for (const [name, spec] of Object.entries(FUNCTIONS)) {
       const fn = this.function(name, spec, props, extension);
       this.functions[name] = fn;
@@ -146,9 +149,11 @@ export class Functions extends Construct {
       });
       for (const route of spec.routes) {
         const [method, path] = route.split(' ');
-        this.api.addRoutes({ path, methods: [method as apigw.HttpMethod], integration });
+        routes.push(...this.api.addRoutes({ path, methods: [method as apigw.HttpMethod], integration }));
+        routeKeys.push(`${method} ${path}`);
       }
     }
+    routeThrottles(cfnStage, routeKeys, routes, config);
   }
 
   private function(name: string, spec: FunctionSpec, props: FunctionsProps, extension: lambda.ILayerVersion): lambda.Function {

@@ -85,7 +85,12 @@ export class Services extends Construct {
       },
       'ws-hub': {
         command: ['ws-hub'],
-        environment: { NATS_URL: props.natsUrl, REDIS_URL: props.redisUrl, WS_ADDR: '0.0.0.0:7070', WS_HEALTH_ADDR: '0.0.0.0:7071', RUST_LOG: 'info' },
+        environment: {
+          NATS_URL: props.natsUrl, REDIS_URL: props.redisUrl, WS_ADDR: '0.0.0.0:7070', WS_HEALTH_ADDR: '0.0.0.0:7071', RUST_LOG: 'info',
+          // Every connection comes from the load balancer (in the VPC): the hub's per-address
+          // connect rate cannot tell its clients apart, the load balancer's WAF rule does.
+          TRUSTED_PROXIES: props.vpc.vpcCidrBlock,
+        },
         secrets: { JWT_SECRET: jwt },
         reaches: { nats: true, redis: true },
         port: 7070,

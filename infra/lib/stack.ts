@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { Config } from './config.js';
 import { Data } from './data.js';
 import { Functions } from './functions.js';
+import { hubWebAcl } from './limits.js';
 import { metricAlarms } from './metrics.js';
 import { Services } from './services.js';
 import { StaticSite } from './sites.js';
@@ -95,6 +96,8 @@ export class PlatformStack extends Stack {
       natsUrl: this.data.natsUrl, databaseUrl: this.data.databaseUrl, redisUrl: this.data.redisUrl,
       jwtSecret, dbSecret: this.data.dbSecret, mongoUrlSecret, natsSg, dbSg, redisSg,
     });
+    // Per-client-IP rate limit on the hub (WAF cannot attach to an HTTP API: lib/limits.ts).
+    hubWebAcl(this, this.services.alb, config);
     const apiUrl = config.apiDomainName ? `https://${config.apiDomainName}` : this.functions.api.apiEndpoint;
     const wsUrl = `wss://${config.hubDomainName ?? this.services.alb.loadBalancerDnsName}/`;
     const dist = path.join(config.repoRoot, 'web', 'dist');

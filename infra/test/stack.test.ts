@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readConfig } from '../lib/config.js';
 import { FUNCTIONS } from '../lib/functions.js';
+import { AUTH_ROUTES, isCommandRoute } from '../lib/limits.js';
 import { CW_AGENT_IMAGE, ENGINE_LAG_THRESHOLD, EXPORTED_METRICS, METRICS_PORT } from '../lib/metrics.js';
 import { PlatformStack } from '../lib/stack.js';
 
@@ -190,6 +191,31 @@ describe('production basics', () => {
     assert.equal(origins.length, 2);
     assert.ok(!origins.includes('*'));
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 }) });
+  });
+  it('per-route throttles: sign-in and sign-up tightest, every command route throttled', () => {
+    const [[stageId, stage]] = ofType('AWS::ApiGatewayV2::Stage');
+    const settings = stage.Properties.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    for (const key of AUTH_ROUTES) assert.deepEqual(settings[key], { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 }, key);
+    const routeKeys = [...templateRoutes().keys()];
+    const commands = routeKeys.filter(isCommandRoute);
+    assert.ok(commands.length >= 7, `command routes: ${commands}`);
+    for (const key of commands) assert.deepEqual(settings[key], { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 }, key);
+    // Every throttled key is a route of the API, and the stage waits for the routes.
+    for (const key of Object.keys(settings)) assert.ok(routeKeys.includes(key), key);
+    const routeIds = ofType('AWS::ApiGatewayV2::Route').map(([id]) => id);
+    const dependsOn = (template.toJSON().Resources[stageId].DependsOn ?? []) as string[];
+    for (const id of routeIds) assert.ok(dependsOn.includes(id), `stage depends on ${id}`);
+  });
+  it('a WAF rate-based rule per client IP on the hub load balancer (answering 429)', () => {
+    const [[aclId, acl]] = ofType('AWS::WAFv2::WebACL');
+    assert.equal(acl.Properties.Scope, 'REGIONAL');
+    const rule = acl.Properties.Rules[0];
+    assert.deepEqual(rule.Statement.RateBasedStatement, { Limit: 300, AggregateKeyType: 'IP', EvaluationWindowSec: 300 });
+    assert.equal(rule.Action.Block.CustomResponse.ResponseCode, 429);
+    const [[albId]] = ofType('AWS::ElasticLoadBalancingV2::LoadBalancer');
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: { Ref: albId }, WebACLArn: { 'Fn::GetAtt': [aclId, 'Arn'] },
+    });
   });
   it('database backups with retention, encrypted storage; log retention everywhere', () => {
     template.hasResourceProperties('AWS::RDS::DBInstance', { BackupRetentionPeriod: 7, StorageEncrypted: true });

@@ -15,6 +15,7 @@
 
 mod admission;
 mod alerts;
+mod connect_rate;
 mod connection;
 mod frame;
 pub mod mailbox;
@@ -284,6 +285,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let admission = admission::Admission::new(settings.admission);
     let mut accept_errors = Backoff::new(Duration::from_millis(5), Duration::from_secs(1));
+    let connect_rate = connect_rate::ConnectRate::new(&settings);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -301,7 +303,9 @@ pub async fn serve(
                     }
                 };
                 accept_errors.reset();
-                // The one admission check by the peer's address, before any task or buffer.
+                // Admission by the peer's address, before any task or buffer: the caps on
+                // handshakes and connections, then the connect rate. A rate refusal holds its
+                // handshake place while it answers, so those tasks are bounded per address too.
                 let handshake = match admission.admit(peer.ip()) {
                     Ok(handshake) => handshake,
                     Err(refusal) => {
@@ -310,6 +314,14 @@ pub async fn serve(
                         continue;
                     }
                 };
+                if let Err(wait) = connect_rate.check(peer.ip()) {
+                    shared.stats.count_rejected();
+                    connections.spawn(async move {
+                        connect_rate::refuse(tcp, wait).await;
+                        drop(handshake);
+                    });
+                    continue;
+                }
                 // Guards all: released even if the task panics. The slot under
                 // `max_connections` is taken after the handshake.
                 let task = connection::handle(tcp, shared.clone(), handshake, slots.clone());

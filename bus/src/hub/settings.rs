@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::admission::AdmissionLimits;
 use super::mailbox::Limits;
+use crate::limits::{Rate, TrustedProxies};
 use crate::settings::{DEV_JWT_SECRET, Env, SettingsError};
 
 #[derive(Clone)]
@@ -37,6 +38,12 @@ pub struct HubSettings {
     /// `WS_MAX_CONNECTIONS_PER_ADDRESS` (default 256; behind a load balancer whose address
     /// the hub sees, raise it to the hub's `WS_MAX_CONNECTIONS`): see [`super::admission`].
     pub admission: AdmissionLimits,
+    /// New connections per client address (`WS_CONNECT_RATE`, `N/S`, default 60/60: 60 at
+    /// once, one a second after that); over it an HTTP 429 with `Retry-After`.
+    pub connect_rate: Rate,
+    /// Peers whose clients are not told apart at accept (`TRUSTED_PROXIES`, default none):
+    /// the connect rate does not apply to them (the load balancer's WAF rule does).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for HubSettings {
@@ -55,9 +62,14 @@ impl std::fmt::Debug for HubSettings {
             .field("fanout_shards", &self.fanout_shards)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("admission", &self.admission)
+            .field("connect_rate", &self.connect_rate)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
+
+/// A const: a zero in it would not compile (`Rate::of`).
+const CONNECT_RATE: Rate = Rate::of(60, 60);
 
 impl Default for HubSettings {
     fn default() -> Self {
@@ -83,6 +95,8 @@ impl Default for HubSettings {
                 max_handshakes_per_address: 32,
                 max_connections_per_address: 256,
             },
+            connect_rate: CONNECT_RATE,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -109,6 +123,7 @@ impl HubSettings {
     /// (required and strong unless `APP_ENV=local`), `WS_MAX_CONNECTIONS`, `WS_MAX_BEHIND`,
     /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`, `WS_HANDSHAKE_TIMEOUT_MS`, `WS_MAX_HANDSHAKES`,
     /// `WS_MAX_HANDSHAKES_PER_ADDRESS`, `WS_MAX_CONNECTIONS_PER_ADDRESS`. Unset values keep the default; a bad one is an error naming it.
+    /// `WS_WRITE_TIMEOUT_MS`, `WS_FANOUT_SHARDS`, `WS_CONNECT_RATE`, `TRUSTED_PROXIES`. Unset values keep the default; a bad one is an error naming it.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
     }
@@ -174,6 +189,18 @@ impl HubSettings {
             fanout_shards,
             handshake_timeout,
             admission,
+            connect_rate: env
+                .parse(
+                    "WS_CONNECT_RATE",
+                    "N/S: N connections at once, refilled over S seconds",
+                )?
+                .unwrap_or(d.connect_rate),
+            trusted_proxies: env
+                .parse(
+                    "TRUSTED_PROXIES",
+                    "comma-separated addresses or CIDR networks",
+                )?
+                .unwrap_or_default(),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! The WebSocket hub with real WebSocket clients, real Redis and NATS (random prefixes, port 0):
 //! the first snapshot, subscribe/unsubscribe, auth and private events (stop-loss and
 //! liquidation closes, pending-order events reach their user, nobody else), a stalled client that neither delays a
-//! healthy one nor survives, the connection cap, and cleanup on disconnect; half-sent upgrades
-//! closed at the handshake deadline, and 20,000 of them from one address leaving room for a
-//! client from another.
+//! healthy one nor survives, the connection cap, the per-address connect rate, and cleanup on
+//! disconnect; half-sent upgrades closed at the handshake deadline, and 20,000 of them from one
+//! address leaving room for a client from another.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -567,6 +567,59 @@ async fn connections_beyond_the_cap_are_refused_and_slots_come_back() {
     let mut fourth = hub.connect().await;
     send_op(&mut fourth, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
     assert_eq!(next_json(&mut fourth).await["type"], "subscribed");
+    hub.stop().await;
+}
+
+/// A WebSocket client whose TCP source is `source` (a loopback address of its own).
+async fn connect_from(
+    port: u16,
+    source: [u8; 4],
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((std::net::Ipv4Addr::from(source), 0).into())
+        .expect("bind the source address");
+    let tcp = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("tcp connect");
+    let url = format!("ws://127.0.0.1:{port}");
+    tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+        .await
+        .map(|(ws, _)| ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_an_address_rate_get_429_and_other_addresses_do_not() {
+    let hub = start_hub(|s| s.connect_rate = bus::limits::Rate::of(2, 3600)).await;
+    let _first = connect_from(hub.port, [127, 0, 0, 1]).await.expect("first");
+    let _second = connect_from(hub.port, [127, 0, 0, 1])
+        .await
+        .expect("second");
+    match connect_from(hub.port, [127, 0, 0, 1]).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("seconds");
+            assert!((1..=1800).contains(&retry), "Retry-After {retry}");
+        }
+        other => panic!(
+            "expected a 429 answer, got {:?}",
+            other.map(|_| "a connection")
+        ),
+    }
+    // Another address has its own budget: a browser there is served.
+    let mut other = connect_from(hub.port, [127, 0, 0, 2])
+        .await
+        .expect("other address");
+    send_op(&mut other, r#"{"op":"subscribe","assets":["BTC"]}"#).await;
+    let mut answer = next_json(&mut other).await;
+    while answer["type"] != "subscribed" {
+        answer = next_json(&mut other).await;
+    }
     hub.stop().await;
 }
 

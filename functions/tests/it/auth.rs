@@ -225,3 +225,270 @@ async fn a_deleted_users_token_is_refused() {
     let (status, _) = p.get("/api/v1/balance", Some(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// One sign-in through the router (no sockets) as if from `peer`.
+async fn signin_from(
+    p: &Platform,
+    peer: [u8; 4],
+    email: &str,
+    password: &str,
+) -> (u16, Option<u64>) {
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let body = json!({ "email": email, "password": password }).to_string();
+    let req = axum::http::Request::post("/api/v1/auth/signin")
+        .header("content-type", "application/json")
+        .extension(ConnectInfo(std::net::SocketAddr::from((peer, 40000))))
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let res = p.app.clone().oneshot(req).await.expect("infallible");
+    (res.status().as_u16(), retry_after(res.headers()))
+}
+
+fn retry_after(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").parse().expect("seconds"))
+}
+
+#[tokio::test]
+async fn twenty_wrong_passwords_for_one_email_are_429_and_other_emails_and_addresses_are_not() {
+    // The default limits: 10 tries per email, then one every 6 s; 30 per address a minute.
+    let p = Platform::start().await;
+    let (_, _) = p.user().await;
+    let email = "target@example.com";
+    let creds = json!({ "email": email, "password": "correct horse battery" });
+    let (status, body) = p.post("/api/v1/auth/signup", None, creds).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        answers.push(signin_from(&p, [10, 0, 0, 1], email, "wrong password").await);
+    }
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(
+        answers.iter().all(|(s, _)| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    // The signup took one of the email's 10: 9 wrong passwords were checked, the rest refused
+    // (one more per 6 s the loop took: argon2 is slow on a loaded machine).
+    assert!(refused.len() >= 6, "{answers:?}");
+    assert_eq!(answers.last().map(|a| a.0), Some(429), "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, retry)| retry.is_some_and(|r| (1..=60).contains(&r)))
+    );
+    // The email's budget holds from any address, even with the right password...
+    let right = signin_from(&p, [10, 0, 0, 2], email, "correct horse battery").await;
+    assert_eq!(right.0, 429);
+    // ...while another email from the same address, and another address, are served.
+    let other = signin_from(&p, [10, 0, 0, 1], "other@example.com", "wrong password").await;
+    assert_eq!(other, (401, None));
+    let elsewhere = signin_from(&p, [10, 0, 0, 2], "third@example.com", "wrong password").await;
+    assert_eq!(elsewhere, (401, None));
+}
+
+/// `api(state)` served on a loopback port with each connection's peer address, as the local
+/// runner serves it.
+async fn serve_with_peers(p: &Platform) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = p.app.clone();
+    tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, service).await;
+    });
+    addr
+}
+
+/// One HTTP/1.1 sign-in over a new TCP connection from `source`: the status and `Retry-After`.
+/// A connection closed without an answer fails the test.
+async fn signin_over_tcp(
+    server: std::net::SocketAddr,
+    source: [u8; 4],
+    forwarded_for: Option<&str>,
+    email: &str,
+) -> (u16, Option<u64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((std::net::Ipv4Addr::from(source), 0).into())
+        .expect("bind source");
+    let mut tcp = socket.connect(server).await.expect("connect");
+    let body = json!({ "email": email, "password": "wrong password" }).to_string();
+    let xff = forwarded_for.map_or(String::new(), |v| format!("X-Forwarded-For: {v}\r\n"));
+    let request = format!(
+        "POST /api/v1/auth/signin HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{xff}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), tcp.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 60 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let retry = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after: ")
+                .map(str::to_string)
+        })
+        .map(|v| v.trim().parse().expect("seconds"));
+    (status, retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_limit_keys_on_the_peer_or_what_a_trusted_proxy_forwards() {
+    let p = Platform::start_tuned(|s| {
+        s.limits.auth_address = bus::limits::Rate::of(3, 3600);
+        s.limits.trusted_proxies = "127.0.0.9".parse().expect("cidr");
+    })
+    .await;
+    let server = serve_with_peers(&p).await;
+    let email = |n: u32| format!("nobody{n}@example.com");
+    // An untrusted peer's X-Forwarded-For changes nothing: 3 answers, then 429.
+    for n in 0..3 {
+        let spoof = format!("198.51.100.{n}");
+        let answer = signin_over_tcp(server, [127, 0, 0, 1], Some(&spoof), &email(n)).await;
+        assert_eq!(answer, (401, None));
+    }
+    let (status, retry) =
+        signin_over_tcp(server, [127, 0, 0, 1], Some("198.51.100.77"), &email(3)).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|r| r >= 1));
+    // Another address has its own budget.
+    assert_eq!(
+        signin_over_tcp(server, [127, 0, 0, 2], None, &email(4))
+            .await
+            .0,
+        401
+    );
+    // Behind the trusted proxy each forwarded client has its own budget.
+    for n in 5..8 {
+        let answer = signin_over_tcp(
+            server,
+            [127, 0, 0, 9],
+            Some("1.2.3.4, 203.0.113.1"),
+            &email(n),
+        )
+        .await;
+        assert_eq!(answer.0, 401);
+    }
+    let over = signin_over_tcp(server, [127, 0, 0, 9], Some("203.0.113.1"), &email(8)).await;
+    assert_eq!(over.0, 429);
+    let other = signin_over_tcp(server, [127, 0, 0, 9], Some("203.0.113.2"), &email(9)).await;
+    assert_eq!(other.0, 401);
+}
+
+/// The peak resident memory of this process so far (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb * 1024
+}
+
+/// 65 sign-ins of unknown emails at once over real sockets (65 source addresses, so the
+/// address limit stays out of it); every one answered: 401, or 503 with `Retry-After`.
+async fn burst_of_signins(server: std::net::SocketAddr, round: u8) -> Vec<u16> {
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..65u8 {
+        let email = format!("ghost{round}-{n}@example.com");
+        calls.spawn(
+            async move { signin_over_tcp(server, [127, 0, 1 + round, n], None, &email).await },
+        );
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        let (status, retry) = done.expect("call task");
+        if status == 503 {
+            assert!(retry.is_some_and(|r| r >= 1), "503 without Retry-After");
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    statuses
+}
+
+/// The memory bound of password hashing. Measured in a process of its own (this test binary
+/// run again for this test alone), so the other tests' platforms do not move the figure.
+#[test]
+fn sixty_five_parallel_signins_are_all_answered_within_a_memory_bound() {
+    const ALONE: &str = "FUNCTIONS_TEST_MEMORY_ALONE";
+    if std::env::var_os(ALONE).is_none() {
+        let me = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(me)
+            .args([
+                "sixty_five_parallel_signins_are_all_answered_within_a_memory_bound",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ALONE, "1")
+            .output()
+            .expect("run the test alone");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        eprintln!(
+            "{}",
+            text.lines()
+                .filter(|l| l.contains("peak RSS"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // Hashing as configured by default on this 2-core machine: 2 at once, 16 waiting.
+        let p = Platform::start_tuned(|s| {
+            s.limits.hash_concurrency = 2;
+            s.limits.hash_queue = 16;
+        })
+        .await;
+        let server = serve_with_peers(&p).await;
+        let before = peak_rss();
+        let first = burst_of_signins(server, 0).await;
+        let after_first = peak_rss().saturating_sub(before);
+        let second = burst_of_signins(server, 1).await;
+        let after_second = peak_rss().saturating_sub(before);
+        let busy = first.iter().chain(&second).filter(|s| **s == 503).count();
+        eprintln!(
+            "65 parallel signins twice: {busy} of 130 refused with 503; peak RSS +{} MiB after the first burst, +{} MiB after the second",
+            after_first >> 20,
+            after_second >> 20
+        );
+        assert!(busy > 0, "none refused: {first:?} {second:?}");
+        // Unbounded, 65 hashes at once take 65 x 19 MiB = 1.2 GB (the issue saw 2.5 GB for
+        // 128). Bounded: 2 hashes of 19 MiB at a time, plus what glibc keeps of the freed
+        // blocks (measured: +195 MiB, flat from the first burst to the fourth).
+        assert!(after_second < 250 << 20, "peak RSS grew by {} MiB", after_second >> 20);
+        assert!(after_second - after_first < 20 << 20, "a second burst grew it again");
+        // Once the bursts are over, sign-in works again.
+        let late = signin_over_tcp(server, [127, 0, 3, 1], None, "late@example.com").await;
+        assert_eq!(late.0, 401);
+    });
+}

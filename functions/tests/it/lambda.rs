@@ -95,3 +95,31 @@ async fn every_function_answers_api_gateway_events() {
         (404, &Value::from("not_found"))
     );
 }
+
+#[tokio::test]
+async fn api_gateways_source_ip_keys_the_address_limit_not_the_forwarded_header() {
+    let p = Platform::start_tuned(|s| {
+        s.limits.auth_address = bus::limits::Rate::of(2, 3600);
+    })
+    .await;
+    let from = |source: &str, forwarded: &str| {
+        let mut e = event("signin");
+        e["requestContext"]["http"]["sourceIp"] = Value::from(source);
+        e["headers"]["x-forwarded-for"] = Value::from(forwarded);
+        e
+    };
+    let app = || functions::signin::app(p.state.clone());
+    for n in 0..2 {
+        // No such user here: 401, and the forwarded header changes nothing.
+        let (status, body) =
+            invoke(app(), from("203.0.113.7", &format!("198.51.100.{n}")), None).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = invoke(app(), from("203.0.113.7", "198.51.100.9"), None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &Value::from("rate_limited"))
+    );
+    let (status, body) = invoke(app(), from("203.0.113.8", "203.0.113.7"), None).await;
+    assert_eq!(status, 401, "{body}");
+}

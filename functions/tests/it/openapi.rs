@@ -152,9 +152,11 @@ async fn exactly_the_operations_that_need_a_token_say_so() {
 #[test]
 fn every_status_is_answerable_and_every_error_has_the_error_shape() {
     let doc = functions::openapi::document();
-    let errors: BTreeSet<&str> = ["400", "401", "404", "409", "413", "422", "503", "504"]
-        .into_iter()
-        .collect();
+    let errors: BTreeSet<&str> = [
+        "400", "401", "404", "409", "413", "422", "429", "503", "504",
+    ]
+    .into_iter()
+    .collect();
     for (method, path) in functions::openapi::operations() {
         let op = operation(doc, &method, &path);
         assert!(op["operationId"].is_string(), "{method} {path}");
@@ -186,6 +188,13 @@ fn every_status_is_answerable_and_every_error_has_the_error_shape() {
                 "#/components/schemas/Error",
                 "{method} {path} {status}"
             );
+            // Over a rate limit the client is told when to come back.
+            if status == "429" {
+                assert!(
+                    shared["headers"]["Retry-After"]["schema"].is_object(),
+                    "{method} {path}"
+                );
+            }
         }
         let has_body = op.get("requestBody").is_some();
         for (status, why) in [("400", "a body or parameters"), ("413", "a body")] {

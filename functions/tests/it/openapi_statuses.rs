@@ -378,6 +378,36 @@ async fn silent_engine(seen: &mut Seen) {
     }
 }
 
+/// Every rate limit at one request an hour: the second signin or signup of an email and every
+/// command after a user's first are 429.
+async fn rate_limited(seen: &mut Seen) {
+    let once = bus::limits::Rate::of(1, 3600);
+    let p = Platform::start_tuned(|s| {
+        s.limits.auth_email = once;
+        s.limits.account_commands = once;
+    })
+    .await;
+    let token = user_without_account(&p.state).await;
+    let mut probe = Probe { app: &p.app, seen };
+    let creds = json!({ "email": "limited@example.com", "password": "correct horse battery" });
+    probe.post(SIGNUP, None, creds.clone()).await; // 201: the email's one try
+    for path in [SIGNUP, SIGNIN] {
+        let (status, answer) = probe.post(path, None, creds.clone()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path}: {answer}");
+    }
+    let alert = json!({ "asset": "BTC", "price": "1", "direction": "below" });
+    probe.post(ALERTS, Some(&token), alert).await; // the one allowed
+    for path in COMMANDS.into_iter().chain([ALERTS, CANCEL_ALERT]) {
+        let body = match path {
+            ALERTS => json!({ "asset": "BTC", "price": "1", "direction": "below" }),
+            CANCEL_ALERT => json!({ "alertId": 1 }),
+            _ => valid(path),
+        };
+        let (status, answer) = probe.post(path, Some(&token), body).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path}: {answer}");
+    }
+}
+
 fn documented() -> Seen {
     let doc = functions::openapi::document();
     let mut all = Seen::new();
@@ -412,6 +442,7 @@ async fn every_documented_status_is_answered_and_none_other() {
     }
     offline(&mut seen).await;
     silent_engine(&mut seen).await;
+    rate_limited(&mut seen).await;
 
     let documented = documented();
     let mut expected = documented.clone();

@@ -341,3 +341,65 @@ async fn history_is_paginated_newest_first() {
     let (_, theirs) = p.get("/api/v1/trade/closed", Some(&other)).await;
     assert_eq!(theirs["positions"], json!([]), "history is per user");
 }
+
+#[tokio::test]
+async fn an_accounts_commands_over_its_rate_are_429_and_other_accounts_are_served() {
+    use tower::ServiceExt;
+    let p = Platform::start_tuned(|s| {
+        s.limits.account_commands = bus::limits::Rate::of(3, 3600);
+    })
+    .await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, a) = p.user().await;
+    let (_, b) = p.user().await;
+    for _ in 0..3 {
+        let (status, body) = p
+            .post("/api/v1/trade/open", Some(&a), open_btc("0.01", 10))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let command = |path: &str, token: &str, body: Value| {
+        axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let over = p
+        .app
+        .clone()
+        .oneshot(command("/api/v1/trade/open", &a, open_btc("0.01", 10)))
+        .await
+        .expect("infallible");
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = over.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=1200).contains(&retry), "Retry-After {retry}");
+    // The budget is the account's, over every command route, alerts included.
+    let (status, body) = p
+        .post("/api/v1/trade/close", Some(&a), json!({ "positionId": 1 }))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let alert = json!({ "asset": "BTC", "price": "1", "direction": "below" });
+    let (status, _) = p.post("/api/v1/alerts", Some(&a), alert).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Nothing was opened by the refused requests, and queries are not limited.
+    let (status, open) = p.get("/api/v1/trade/open", Some(&a)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        open["positions"].as_array().map(Vec::len),
+        Some(3),
+        "{open}"
+    );
+    // Another account is served.
+    let (status, body) = p
+        .post("/api/v1/trade/open", Some(&b), open_btc("0.01", 10))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

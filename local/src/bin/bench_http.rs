@@ -376,7 +376,12 @@ async fn setup(clients: usize) -> Res<Setup> {
     let db = migrations::TestDatabase::create().await?;
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     // A benchmark is a local run: the development key unless JWT_SECRET is set.
-    let env = bus::settings::Env::from_process().with_default("APP_ENV", "local");
+    // The rate limits are checked on every request (their cost is measured) but set out of
+    // reach: 64 users signed up from one address, each trading far above a person's rate.
+    let env = bus::settings::Env::from_process()
+        .with_default("APP_ENV", "local")
+        .with_default("RATE_AUTH_ADDRESS", "100000/60")
+        .with_default("RATE_ACCOUNT_COMMANDS", "1000000/1");
     let mut settings = RunnerSettings::from_vars(&env)?;
     settings.http_addr = "127.0.0.1:0".parse()?;
     settings.web = None; // measures the API alone (and binds no fixed web ports)

@@ -50,6 +50,11 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         jwt_secret: "test-secret-of-this-run-32-bytes-or-more".into(),
         engine_timeout: Duration::from_secs(5),
         body_limit: 4 * 1024,
+        // Tests send many commands per user quickly; the rate limit tests set their own.
+        limits: functions::limits::LimitSettings {
+            account_commands: bus::limits::Rate::of(100_000, 1),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }
@@ -58,6 +63,11 @@ impl Platform {
     /// The whole platform: engine service, persist consumer, all routers.
     pub async fn start() -> Self {
         Self::start_with(true, |_| {}).await
+    }
+
+    /// The whole platform with `tweak`ed settings (limits, timeouts).
+    pub async fn start_tuned(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with(true, tweak).await
     }
 
     /// Everything but the engine (commands time out, queries find no responder).

@@ -111,6 +111,12 @@ impl Runner {
             )
             .env("ENGINE_TIMEOUT_MS", "3000")
             .env("ENGINE_SNAPSHOT_SECS", "2")
+            // Outage tests retry every request until it is final, far above a person's rate:
+            // the limits have their own tests (functions `auth`, `trade`).
+            .env("RATE_ACCOUNT_COMMANDS", "100000/1")
+            .env("RATE_AUTH_ADDRESS", "100000/60")
+            .env("RATE_AUTH_EMAIL", "100000/60")
+            .env("RATE_AUTH_EMAIL_LONG", "100000/60")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
