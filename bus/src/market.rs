@@ -30,6 +30,7 @@ impl MarketQuote {
             bid: self.bid,
             ask: self.ask,
             ts: self.ts,
+            simulated: self.simulated,
         }
     }
 
@@ -117,6 +118,10 @@ mod tests {
         let back: MarketQuote = serde_json::from_str(&json).expect("reads back");
         assert_eq!(back, quote);
         assert_eq!(back.to_tick().bid, quote.bid);
+        assert!(
+            back.to_tick().simulated,
+            "the flag travels into the engine tick"
+        );
     }
 
     #[test]

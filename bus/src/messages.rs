@@ -179,6 +179,16 @@ pub struct PriceTick {
     pub ask: Price,
     /// When the quote was made (from the feed), in ms since the epoch.
     pub ts: TimestampMs,
+    /// True for a quote of the simulated random walk (the local runner's offline fallback),
+    /// not of Binance. Left out of the JSON when false, so a real tick is written as before
+    /// and every tick logged before the flag existed reads as real. The engine refuses a
+    /// simulated tick unless its settings allow them (local mode).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub simulated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Reads of engine state; answered directly, never logged.
@@ -439,6 +449,9 @@ pub enum RejectCode {
     InvalidTrailingDistance,
     /// No pending order with that id belongs to the caller.
     OrderNotFound,
+    /// The asset's last price is too old to trade on (no tick applied for the engine's
+    /// `price_stale_after_ms`): market opens and closes wait for a fresh one.
+    PriceStale,
 }
 
 impl RejectCode {
@@ -459,6 +472,7 @@ impl RejectCode {
             RejectCode::InvalidExpiry => "invalid_expiry",
             RejectCode::InvalidTrailingDistance => "invalid_trailing_distance",
             RejectCode::OrderNotFound => "order_not_found",
+            RejectCode::PriceStale => "price_stale",
         }
     }
 }
@@ -543,5 +557,42 @@ impl Event {
             Event::OrderCancelled { .. } => "order_cancelled",
             Event::OrderFilled { .. } => "order_filled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tick as the feed logged it before ticks carried the `simulated` flag.
+    const LOGGED_TICK: &str = r#"{"type":"price_tick","asset":"BTC","bid":"64999.50","ask":"65000.75","ts":1700000000123}"#;
+
+    #[test]
+    fn ticks_logged_before_the_simulated_flag_read_as_real_and_are_written_the_same() {
+        let input: EngineInput = serde_json::from_str(LOGGED_TICK).expect("an old tick reads");
+        let EngineInput::PriceTick(tick) = &input else {
+            panic!("{input:?}")
+        };
+        assert!(!tick.simulated);
+        assert_eq!(
+            serde_json::to_string(&input).expect("writes"),
+            LOGGED_TICK,
+            "a real tick is written byte for byte as before"
+        );
+        let simulated = EngineInput::PriceTick(PriceTick {
+            simulated: true,
+            ..tick.clone()
+        });
+        let json = serde_json::to_string(&simulated).expect("writes");
+        assert!(json.ends_with(r#","simulated":true}"#), "{json}");
+        let back: EngineInput = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, simulated);
+    }
+
+    #[test]
+    fn price_stale_is_a_stable_code() {
+        let json = serde_json::to_string(&RejectCode::PriceStale).expect("writes");
+        assert_eq!(json, r#""price_stale""#);
+        assert_eq!(RejectCode::PriceStale.as_str(), "price_stale");
     }
 }

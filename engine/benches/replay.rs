@@ -94,6 +94,7 @@ fn tick(n: usize) -> EngineInput {
         bid: Price::new(bid.into()).expect("bid"),
         ask: Price::new((bid + 1).into()).expect("ask"),
         ts: 1_700_000_000_000,
+        simulated: false,
     })
 }
 

@@ -1,4 +1,5 @@
-//! The engine's configuration: the asset table, the demo deposit and the idempotency window.
+//! The engine's configuration: the asset table, the demo deposit, the idempotency window and
+//! the price rules (simulated ticks, stale prices).
 
 use bus::Asset;
 use rust_decimal::Decimal;
@@ -62,6 +63,24 @@ pub struct EngineConfig {
     pub initial_balance: Decimal,
     /// How many recent command ids (with their replies) the engine remembers.
     pub idempotency_window: usize,
+    /// Whether ticks flagged `simulated` are applied. Off by default (and in snapshots written
+    /// before the flag): a refused tick changes nothing. The engine service turns it on in
+    /// local mode (`APP_ENV=local`) unless `ENGINE_ALLOW_SIMULATED` says otherwise.
+    #[serde(default)]
+    pub allow_simulated_prices: bool,
+    /// Market opens and closes of an asset are refused `price_stale` once its last applied
+    /// tick is this many ms of log time old (`now - applied_at >= this`); 0 turns the check
+    /// off. Default 30,000.
+    #[serde(default = "default_price_stale_after_ms")]
+    pub price_stale_after_ms: u64,
+}
+
+/// 30 s: Binance's book ticker moves many times a second, and the feed re-sends an unchanged
+/// quote every second, so only a stopped feed goes this long without a tick.
+pub const DEFAULT_PRICE_STALE_AFTER_MS: u64 = 30_000;
+
+fn default_price_stale_after_ms() -> u64 {
+    DEFAULT_PRICE_STALE_AFTER_MS
 }
 
 impl Default for EngineConfig {
@@ -70,6 +89,8 @@ impl Default for EngineConfig {
             assets: AssetTable::default(),
             initial_balance: Decimal::new(1_000_000, 2), // 10,000.00
             idempotency_window: 100_000,
+            allow_simulated_prices: false,
+            price_stale_after_ms: DEFAULT_PRICE_STALE_AFTER_MS,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod checks;
 pub mod config;
+mod freshness;
 mod idempotency;
 mod index;
 mod key_set;

@@ -33,6 +33,7 @@ impl Engine {
                 format!("no price for {} yet", position.asset),
             );
         };
+        self.check_price_fresh(position.asset, now)?;
         let fill = close_side_price(position.side, quote);
         let decimals = spec.price_decimals;
         let mut remaining = *self

@@ -32,6 +32,7 @@ impl Engine {
                 format!("no price for {} yet", cmd.asset),
             );
         };
+        self.check_price_fresh(cmd.asset, now)?;
         let fill = match cmd.side {
             Side::Buy => quote.ask,
             Side::Sell => quote.bid,
@@ -163,6 +164,7 @@ impl Engine {
                 format!("no price for {} yet", position.asset),
             );
         };
+        self.check_price_fresh(position.asset, now)?;
         let fill = close_side_price(position.side, quote);
         let closed = self.close(id, fill, CloseReason::Manual, now);
         events.push(Event::PositionClosed {

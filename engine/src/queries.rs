@@ -61,6 +61,7 @@ impl Engine {
     /// Reads a snapshot back and rebuilds the trigger indexes.
     pub fn restore(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         let mut engine: Engine = serde_json::from_slice(bytes)?;
+        engine.fill_quote_times();
         engine.rebuild_triggers();
         Ok(engine)
     }

@@ -12,7 +12,8 @@
 //! - **Open at market:** a buy fills at the latest ask, a sell at the latest bid. In order:
 //!   unknown account `account_not_found`; leverage not a whole number from 1 to the asset's
 //!   maximum `invalid_leverage`; quantity not a positive multiple of the asset's step within
-//!   its bounds `invalid_quantity`; no price yet `no_price`; with `expectedPrice` (and
+//!   its bounds `invalid_quantity`; no price yet `no_price`; a stale price `price_stale` (see
+//!   **Prices**); with `expectedPrice` (and
 //!   `maxSlippageBps`, default 0) a fill further than that from the expected price
 //!   `slippage_exceeded`; invalid levels `invalid_stop_loss` / `invalid_take_profit`;
 //!   `margin = quantity * fillPrice / leverage`, rounded up to the cent, more than
@@ -61,8 +62,8 @@
 //!   those events come first in that input's events. Queries change nothing, so an expired
 //!   order is listed until the next input.
 //! - **Partial close** (`PartialClose`): the quantity must be a multiple of the step, less than
-//!   the position's and leave at least the asset's minimum, else `invalid_quantity`. The
-//!   closed part fills at the close-side price with
+//!   the position's and leave at least the asset's minimum, else `invalid_quantity`; then no
+//!   price `no_price`, a stale one `price_stale`. The closed part fills at the close-side price with
 //!   `pnl` on the closed quantity (half-even to the cent) and releases
 //!   `margin * closed / quantity`, half-even to the cent; the rest keeps the remaining margin,
 //!   quantity, levels and trail, and its liquidation level is recomputed from them (so it may
@@ -90,7 +91,20 @@
 //! - **Close** (manual): a buy closes at the bid, a sell at the ask;
 //!   `pnl = (close - open) * quantity` for a buy, `(open - close) * quantity` for a sell,
 //!   rounded half-even to the cent; the margin is released and the PnL added to the balance.
-//!   A position that is not the caller's, or not open, is `position_not_found`.
+//!   A position that is not the caller's, or not open, is `position_not_found`; then no price
+//!   `no_price`, a stale one `price_stale`.
+//! - **Prices:** a tick flagged `simulated` (the local runner's offline random walk) is refused
+//!   unless the configuration allows simulated prices (`allow_simulated_prices`, on only in
+//!   local mode): like a crossed tick, it updates no quote and triggers, moves and fills
+//!   nothing (orders whose expiry has come are still cancelled, as before any input). Every
+//!   applied tick records the log time `now` it was applied at. A market open, a manual close
+//!   and a partial close of an asset whose quote was applied `price_stale_after_ms` (default
+//!   30,000; 0 turns the check off) or more before the command's `now` are refused
+//!   `price_stale`: a tick at `t` serves commands up to `t + limit - 1` and not at `t + limit`.
+//!   Being judged from the log's times, replay refuses exactly the same commands. Pending
+//!   orders, stop-losses, take-profits, trailing stops and liquidations act only on ticks, so
+//!   they never use an old price and are not affected; placing or changing an order or a
+//!   position's levels checks them against the last price, however old (nothing fills then).
 //! - **Idempotency:** every command carries a command id; applying an id a second time changes
 //!   nothing and returns the first reply (a bounded window of recent ids and their commands'
 //!   SHA-256 fingerprints is part of the state); the same id with a different command is
@@ -163,6 +177,11 @@ pub struct Engine {
     /// Positions whose current stop-loss was set by their trailing stop.
     #[serde(default)]
     pub(crate) trailed: BTreeSet<PositionId>,
+    /// The log time (`now`) at which each asset's quote was applied: what `price_stale` is
+    /// judged by. Absent in formats 1 to 3, which [`Engine::restore`] fills from the ticks'
+    /// own times.
+    #[serde(default)]
+    pub(crate) quote_applied_at: [Option<TimestampMs>; 3],
     #[serde(skip)]
     pub(crate) triggers: TriggerIndex,
     #[serde(skip)]
@@ -184,6 +203,7 @@ impl PartialEq for Engine {
             && self.orders == other.orders
             && self.next_order_id == other.next_order_id
             && self.trailed == other.trailed
+            && self.quote_applied_at == other.quote_applied_at
     }
 }
 
@@ -224,6 +244,7 @@ impl Engine {
             orders: BTreeMap::new(),
             next_order_id: first_id(),
             trailed: BTreeSet::new(),
+            quote_applied_at: [None; 3],
             triggers: TriggerIndex::default(),
             order_index: OrderIndex::default(),
             trails: TrailIndex::default(),
@@ -391,11 +412,15 @@ impl Engine {
     }
 
     fn on_tick(&mut self, tick: &PriceTick, now: TimestampMs, events: &mut Vec<Event>) {
+        if self.refuses(tick) {
+            return;
+        }
         let keys = QuoteKeys::of(tick.bid.value(), tick.ask.value());
         if keys.is_crossed(tick.bid.value(), tick.ask.value()) {
             return;
         }
         self.quotes[tick.asset.index()] = Some(tick.clone());
+        self.quote_applied_at[tick.asset.index()] = Some(now);
         let candidates = self.triggers.candidates(tick.asset, keys);
         for id in candidates {
             let position = &self.positions[&id];

@@ -97,6 +97,7 @@ mod tests {
             bid: bid.parse().expect("bid"),
             ask: ask.parse().expect("ask"),
             ts: 0,
+            simulated: false,
         }
     }
 

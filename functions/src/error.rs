@@ -108,6 +108,9 @@ fn rejection_status(code: RejectCode) -> (StatusCode, &'static str) {
         }
         RejectCode::CommandIdReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
         RejectCode::AccountExists => (StatusCode::CONFLICT, code.as_str()),
+        // `price_stale` too, like `no_price`: the engine did answer (and its Idempotency-Key
+        // keeps that answer), so it is no 503; the client retries with a new key once the
+        // price is fresh again.
         _ => (StatusCode::UNPROCESSABLE_ENTITY, code.as_str()),
     }
 }

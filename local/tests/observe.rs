@@ -115,6 +115,7 @@ async fn tick(settings: &RunnerSettings) {
         bid: "60000.00".parse().expect("bid"),
         ask: "60010.00".parse().expect("ask"),
         ts: 0,
+        simulated: false,
     };
     for _ in 0..250 {
         let _ = engine.publish_tick(&tick).await;

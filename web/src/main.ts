@@ -14,7 +14,7 @@ import { renderAccount } from './views/account';
 import { AlertsView } from './views/alerts';
 import { renderAuth } from './views/auth';
 import { ChartView } from './views/chart';
-import { renderInstruments, renderStatus, updateQuotes } from './views/instruments';
+import { renderInstruments, renderStatus, updateFlags, updateQuotes } from './views/instruments';
 import { orderNotice } from './views/order-events';
 import { Positions, REASONS } from './views/positions';
 import { PerformanceView } from './views/performance';
@@ -39,11 +39,14 @@ class App {
     this.api.token = session.token;
     this.api.onUnauthorized = () => this.signOut('Your session has ended. Please sign in again.');
     this.store = new Store({
-      token: session.token, email: session.email, assets: [], quotes: {}, selected: 'BTC',
+      token: session.token, email: session.email, assets: [], quotes: {}, quoteAt: {}, selected: 'BTC',
       connection: 'connecting', balance: null, open: [], closed: [], closedNext: null, orders: [],
     });
     this.socket = new PriceSocket(endpoints.ws, {
-      onQuote: (q) => this.store.set({ quotes: { ...this.store.state.quotes, [q.asset]: q } }),
+      onQuote: (q) => this.store.set({
+        quotes: { ...this.store.state.quotes, [q.asset]: q },
+        quoteAt: { ...this.store.state.quoteAt, [q.asset]: Date.now() },
+      }),
       onEvent: (e) => this.onEvent(e),
       onConnection: (connection) => this.store.set({ connection }),
       onResync: () => {
@@ -177,7 +180,10 @@ class App {
     setupPanels();
     this.showSignedIn();
     try {
-      this.store.set({ assets: await this.api.assets() });
+      const assets = await this.api.assets();
+      // The engine's last prices: their age counts from now until the hub sends newer ones.
+      const quoteAt = Object.fromEntries(assets.filter((a) => a.bid).map((a) => [a.symbol, Date.now()]));
+      this.store.set({ assets, quoteAt: { ...quoteAt, ...this.store.state.quoteAt } });
     } catch (e) {
       toast(e instanceof ApiError ? e.message : 'Cannot load the instruments.', 'error');
     }
@@ -185,6 +191,8 @@ class App {
     this.socket.authenticate(this.store.state.token);
     this.socket.start();
     this.refresh();
+    // A quote goes stale by silence, with no event: re-judge the markers every second.
+    window.setInterval(() => updateFlags(this.store, Date.now()), 1000);
     // A trailing stop moves without an event on every tick: reload while one is open.
     window.setInterval(() => {
       if (!document.hidden && this.store.state.open.some((p) => p.trailingDistance)) this.refresh();

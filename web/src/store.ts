@@ -11,6 +11,8 @@ export interface State {
   email: string | null;
   assets: Asset[];
   quotes: Record<string, Quote>;
+  /** When this page last received each asset's quote (ms, its own clock): see freshness.ts. */
+  quoteAt: Record<string, number>;
   selected: string;
   connection: Connection;
   balance: Balance | null;

@@ -117,6 +117,7 @@ mod tests {
             bid: p(bid),
             ask: p(bid + 1),
             ts: bid,
+            simulated: false,
         }
     }
 

@@ -85,6 +85,7 @@ pub async fn run_with_health(
         trades: trade_tx,
         health: health.clone(),
         last: [None, None, None],
+        refresh_ms: i64::try_from(settings.refresh_interval.as_millis()).unwrap_or(i64::MAX),
         redis_failing: false,
     };
     let processor = tokio::spawn(processor.run(source_rx));
@@ -143,6 +144,19 @@ async fn run_source(
     sim::run(s.sim_start_prices, s.sim_interval, tx, health, stop).await;
 }
 
+/// A published quote: bid, ask and the source's time.
+type Sent = (crate::Price, crate::Price, crate::TimestampMs);
+
+/// Whether `quote` repeats the `last` one published (same bid and ask) less than `refresh_ms`
+/// after it: such a quote is not published. An unchanged price is published again once that
+/// old, so a quiet market never looks stale to the engine and the page, which refuse or mark
+/// prices that stop coming.
+fn is_repeat(last: Option<Sent>, quote: Sent, refresh_ms: i64) -> bool {
+    last.is_some_and(|(bid, ask, at)| {
+        (bid, ask) == (quote.0, quote.1) && quote.2.saturating_sub(at) < refresh_ms
+    })
+}
+
 struct Processor {
     spreads: SpreadTable,
     keys: PriceKeys,
@@ -150,8 +164,9 @@ struct Processor {
     slots: TickSlots,
     trades: mpsc::Sender<Trade>,
     health: FeedHealth,
-    /// The last published (bid, ask) per asset: an unchanged quote is not re-published.
-    last: [Option<(crate::Price, crate::Price)>; 3],
+    /// The last published quote per asset: see [`is_repeat`].
+    last: [Option<Sent>; 3],
+    refresh_ms: i64,
     redis_failing: bool,
 }
 
@@ -170,10 +185,10 @@ impl Processor {
                     let Some((bid, ask)) = self.spreads.widen(asset, bid, ask) else {
                         continue;
                     };
-                    if self.last[asset.index()] == Some((bid, ask)) {
+                    if is_repeat(self.last[asset.index()], (bid, ask, ts), self.refresh_ms) {
                         continue;
                     }
-                    self.last[asset.index()] = Some((bid, ask));
+                    self.last[asset.index()] = Some((bid, ask, ts));
                     let quote = MarketQuote {
                         asset,
                         bid,
@@ -241,5 +256,21 @@ async fn publish_trades(
             }
             _ => health.count_dropped(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_quote_is_published_again_once_the_refresh_interval_passed() {
+        let p = |v: i64| crate::Price::new(v.into()).expect("price");
+        let last = Some((p(100), p(101), 5_000));
+        assert!(!is_repeat(None, (p(100), p(101), 5_000), 1_000));
+        assert!(is_repeat(last, (p(100), p(101), 5_999), 1_000));
+        assert!(!is_repeat(last, (p(100), p(101), 6_000), 1_000));
+        assert!(!is_repeat(last, (p(100), p(102), 5_001), 1_000));
+        assert!(!is_repeat(last, (p(99), p(101), 5_001), 1_000));
     }
 }

@@ -1,5 +1,10 @@
 //! The price feed's settings, read from the environment (through [`crate::settings`]) with
 //! defaults that work locally.
+//!
+//! Outside local mode (`APP_ENV` unset or `production`) the feed trades on real prices only:
+//! `PRICE_SOURCE` defaults to `binance`, and `auto` and `simulated` (the random walk) stop the
+//! start with an error naming the variable. In local mode (`APP_ENV=local`) it defaults to
+//! `auto`: Binance, falling back to the labelled simulation on machines that cannot reach it.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::spread::SpreadTable;
-use crate::settings::{Env, SettingsError};
+use crate::settings::{Env, Mode, SettingsError};
 use crate::types::Asset;
 
 /// Where quotes come from.
@@ -59,6 +64,9 @@ pub struct FeedSettings {
     pub connect_timeout: Duration,
     /// Quote interval of the simulated feed (per asset).
     pub sim_interval: Duration,
+    /// An unchanged quote is sent again (to Redis and the engine) once the last one sent is
+    /// this old, so a quiet market is never mistaken for a stale price (`FEED_REFRESH_MS`).
+    pub refresh_interval: Duration,
     pub sim_start_prices: [Decimal; 3],
     /// Age limit of the `TRADES` stream.
     pub trades_max_age: Duration,
@@ -71,7 +79,8 @@ pub struct FeedSettings {
 impl Default for FeedSettings {
     fn default() -> Self {
         Self {
-            source: SourceMode::Auto,
+            // The production default; local mode reads `auto` (see `from_vars`).
+            source: SourceMode::Binance,
             binance_url: "wss://stream.binance.com:9443".into(),
             spreads: SpreadTable::default(),
             redis_url: "redis://127.0.0.1:6379".into(),
@@ -85,6 +94,7 @@ impl Default for FeedSettings {
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             sim_interval: Duration::from_millis(100),
+            refresh_interval: Duration::from_secs(1),
             sim_start_prices: super::sim::default_start_prices(),
             trades_max_age: Duration::from_secs(24 * 3600),
             engine_timeout: Duration::from_secs(5),
@@ -107,14 +117,15 @@ struct Vars {
     feed_fallback_after: Option<u32>,
     sim_interval_ms: Option<u64>,
     feed_health_addr: Option<String>,
+    feed_refresh_ms: Option<u64>,
 }
 
 impl FeedSettings {
     /// Reads `PRICE_SOURCE`, `BINANCE_WS_URL`, `MARKUP_BPS` (all assets) and
     /// `MARKUP_BPS_<ASSET>`, `PRICE_DECIMALS_<ASSET>`, `REDIS_URL`, `REDIS_PREFIX`, `NATS_URL`,
     /// `ENGINE_PREFIX`, `TICK_INTERVAL_MS`, `FEED_STALE_AFTER_MS`, `FEED_FALLBACK_AFTER`,
-    /// `SIM_INTERVAL_MS`, `FEED_HEALTH_ADDR`. Unset values keep the default; a bad one is an
-    /// error naming it.
+    /// `SIM_INTERVAL_MS`, `FEED_HEALTH_ADDR`, `FEED_REFRESH_MS`. Unset values keep the default; a
+    /// bad one is an error naming it. `PRICE_SOURCE` depends on `APP_ENV` (see the module doc).
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(&Env::from_process())
     }
@@ -122,12 +133,7 @@ impl FeedSettings {
     pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
         let d = Self::default();
         let v: Vars = env.read()?;
-        let source = match v.price_source {
-            Some(s) => s.parse().map_err(|_| {
-                SettingsError::invalid("PRICE_SOURCE", &s, "binance, simulated or auto")
-            })?,
-            None => d.source,
-        };
+        let source = source_from(env.mode()?, v.price_source.as_deref())?;
         let millis = |v: Option<u64>, default| v.map_or(default, Duration::from_millis);
         Ok(Self {
             source,
@@ -142,9 +148,31 @@ impl FeedSettings {
             fallback_after_failures: v.feed_fallback_after.unwrap_or(d.fallback_after_failures),
             sim_interval: millis(v.sim_interval_ms, d.sim_interval),
             health_addr: v.feed_health_addr.unwrap_or(d.health_addr),
+            refresh_interval: millis(v.feed_refresh_ms, d.refresh_interval),
             ..d
         })
     }
+}
+
+/// `PRICE_SOURCE` in `mode`: unset is `auto` in local mode and `binance` elsewhere, where
+/// `auto` and `simulated` are refused (a platform never trades on simulated prices).
+fn source_from(mode: Mode, value: Option<&str>) -> Result<SourceMode, SettingsError> {
+    const EXPECTED: &str = "binance, simulated or auto";
+    let source = match value {
+        None if mode == Mode::Local => SourceMode::Auto,
+        None => SourceMode::Binance,
+        Some(s) => s
+            .parse()
+            .map_err(|_| SettingsError::invalid("PRICE_SOURCE", s, EXPECTED))?,
+    };
+    if mode == Mode::Production && source != SourceMode::Binance {
+        return Err(SettingsError::new(format!(
+            "PRICE_SOURCE={:?} is refused outside local mode: only binance gives real prices \
+             (the simulated walk is for APP_ENV=local)",
+            value.unwrap_or_default()
+        )));
+    }
+    Ok(source)
 }
 
 /// `MARKUP_BPS` (every asset), `MARKUP_BPS_<ASSET>` (one asset, wins) and

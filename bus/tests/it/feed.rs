@@ -344,3 +344,65 @@ async fn unreachable_binance_falls_back_to_a_labelled_simulation() {
     assert!(!engine_ticks(&js, &names).await.is_empty());
     delete_streams(&js, &names).await;
 }
+
+/// Production settings (no `APP_ENV`, the default source) with Binance unreachable: the feed
+/// keeps trying Binance, reports itself unhealthy and publishes nothing — no quote in Redis,
+/// no tick in `ENGINE` — however many attempts fail (no fallback to the simulation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_local_mode_an_unreachable_binance_means_no_prices_at_all() {
+    let (redis_prefix, bus_prefix) = (prefix(), prefix());
+    let names = Names::new(bus_prefix.clone());
+    let keys = PriceKeys::new(redis_prefix.clone());
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    let js = async_nats::jetstream::new(nats.clone());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let binance = format!("ws://127.0.0.1:{port}");
+    let env = bus::settings::Env::from_pairs([
+        ("BINANCE_WS_URL", binance.as_str()),
+        ("REDIS_URL", redis_url().as_str()),
+        ("REDIS_PREFIX", redis_prefix.as_str()),
+        ("NATS_URL", nats_url().as_str()),
+        ("ENGINE_PREFIX", bus_prefix.as_str()),
+        ("FEED_FALLBACK_AFTER", "1"),
+    ]);
+    let mut settings = FeedSettings::from_vars(&env).expect("production settings read");
+    assert_eq!(settings.source, SourceMode::Binance);
+    // Fast retries, so the test sees many more failures than the fallback threshold.
+    settings.backoff_base = Duration::from_millis(20);
+    settings.backoff_max = Duration::from_millis(50);
+    settings.sim_interval = Duration::from_millis(20);
+    let health = FeedHealth::default();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let feed = tokio::spawn(feed::run_with_health(settings, health.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while health.report().reconnects < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed stopped retrying: {:?}",
+            health.report()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = health.report();
+    assert!(!report.healthy(), "{report:?}");
+    assert_eq!((report.source, report.simulated), ("binance", false));
+    assert_eq!((report.quotes_published, report.ticks_published), (0, 0));
+    let redis = redis::Client::open(redis_url()).expect("redis url");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let latest = bus::prices::latest_quotes(&mut conn, &keys)
+        .await
+        .expect("latest");
+    assert!(latest.is_empty(), "{latest:?}");
+    let _ = stop_tx.send(());
+    feed.await.expect("join").expect("clean stop");
+    assert!(engine_ticks(&js, &names).await.is_empty());
+    delete_streams(&js, &names).await;
+}

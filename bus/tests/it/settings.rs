@@ -1,6 +1,7 @@
 //! The hub's and the price feed's settings: a bad value stops the start with an error naming
 //! its variable, and the signing key is required and strong outside local mode, also for the
-//! `ws-hub` process itself.
+//! `ws-hub` process itself; outside local mode the feed takes real prices only (`binance` by
+//! default, `auto` and `simulated` refused), also for the `price-feed` process itself.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,12 +57,84 @@ fn a_bad_hub_or_feed_value_names_its_variable() {
     assert_eq!((hub.max_connections, hub.fanout_shards), (7, 3));
     assert_eq!(hub.write_timeout, HubSettings::default().write_timeout);
     let feed = FeedSettings::from_vars(&env(&[
+        ("APP_ENV", "local"),
         ("PRICE_SOURCE", "simulated"),
         ("FEED_HEALTH_ADDR", "127.0.0.1:0"),
+        ("FEED_REFRESH_MS", "250"),
     ]))
     .expect("reads");
     assert_eq!(feed.source, SourceMode::Simulated);
     assert_eq!(feed.health_addr, "127.0.0.1:0");
+    assert_eq!(feed.refresh_interval, Duration::from_millis(250));
+}
+
+#[test]
+fn outside_local_mode_the_feed_takes_real_prices_only() {
+    for mode in [&[][..], &[("APP_ENV", "production")][..]] {
+        let feed = FeedSettings::from_vars(&env(mode)).expect("reads");
+        assert_eq!(feed.source, SourceMode::Binance, "the default in {mode:?}");
+        for source in ["auto", "simulated"] {
+            let vars: Vec<_> = mode
+                .iter()
+                .copied()
+                .chain([("PRICE_SOURCE", source)])
+                .collect();
+            let err = FeedSettings::from_vars(&env(&vars))
+                .err()
+                .unwrap_or_else(|| panic!("PRICE_SOURCE={source} accepted in {mode:?}"));
+            assert!(err.to_string().contains("PRICE_SOURCE"), "{err}");
+            assert!(err.to_string().contains("local mode"), "{err}");
+        }
+        let binance = FeedSettings::from_vars(&env(&[("PRICE_SOURCE", "binance")]));
+        assert_eq!(binance.expect("reads").source, SourceMode::Binance);
+    }
+    // Local mode keeps the offline fallback by default and may pick any source.
+    let local = FeedSettings::from_vars(&env(&[("APP_ENV", "local")])).expect("reads");
+    assert_eq!(local.source, SourceMode::Auto);
+    for (source, mode) in [
+        ("auto", SourceMode::Auto),
+        ("simulated", SourceMode::Simulated),
+        ("binance", SourceMode::Binance),
+    ] {
+        let s = FeedSettings::from_vars(&env(&[("APP_ENV", "local"), ("PRICE_SOURCE", source)]));
+        assert_eq!(s.expect("reads").source, mode);
+    }
+}
+
+/// Runs `price-feed` with `vars` (and no `APP_ENV` unless given); returns its exit status and
+/// output, or fails if it is still running after 20 s.
+fn run_feed(vars: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_price-feed"));
+    cmd.env_remove("APP_ENV")
+        .env_remove("PRICE_SOURCE")
+        .env("FEED_HEALTH_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("price-feed starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("price-feed kept running with {vars:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status, text)
+}
+
+#[test]
+fn the_price_feed_process_refuses_simulated_sources_outside_local_mode() {
+    for source in ["auto", "simulated"] {
+        let (status, output) = run_feed(&[("PRICE_SOURCE", source)]);
+        assert!(!status.success(), "{source}: {output}");
+        assert!(output.contains("PRICE_SOURCE"), "{source}: {output}");
+    }
 }
 
 #[test]

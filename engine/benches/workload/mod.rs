@@ -28,6 +28,7 @@ pub fn tick(bid_cents: i64) -> EngineInput {
         bid: price(bid_cents),
         ask: price(bid_cents + 100),
         ts: 0,
+        simulated: false,
     })
 }
 

@@ -175,6 +175,16 @@ async fn recover(
     let started = Instant::now();
     let replayed =
         recovery::replay(js, names, &mut engine, snapshot_seq, published, |_, _| {}).await?;
+    // The price rules are this process's settings; they apply from the first input this
+    // writer publishes (the replayed ones keep the answers already given under the old ones).
+    if engine.set_price_rules(&settings.engine) {
+        let c = engine.config();
+        tracing::info!(
+            allow_simulated = c.allow_simulated_prices,
+            price_stale_after_ms = c.price_stale_after_ms,
+            "price rules taken from the settings"
+        );
+    }
     observe::recovered(load, started.elapsed(), replayed);
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let per_sec = (replayed as f64 / secs) as u64;

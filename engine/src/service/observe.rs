@@ -7,7 +7,8 @@
 //! delivered to the writer when its last batch arrived), `engine_last_applied_seq`,
 //! `engine_snapshot_seconds`, `engine_snapshot_age_seconds`, `engine_lease_held`,
 //! `engine_snapshot_load_seconds`, `engine_replay_seconds` and `engine_replayed_inputs` (the
-//! last recovery).
+//! last recovery), `engine_ticks_refused_total{reason="simulated"}` (simulated ticks an engine
+//! that does not allow them refused: a feed outside local mode should never send one).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -97,6 +98,9 @@ pub struct EngineMetrics {
     apply_seconds: Histogram,
     lag: Gauge,
     last_applied: Gauge,
+    refused_simulated: Counter,
+    /// Whether this writer has logged a refused tick yet (one warning, then the counter).
+    warned_refused: bool,
 }
 
 impl EngineMetrics {
@@ -118,6 +122,11 @@ impl EngineMetrics {
             apply_seconds: metrics::histogram!("engine_apply_seconds"),
             lag: metrics::gauge!("engine_lag_inputs"),
             last_applied: metrics::gauge!("engine_last_applied_seq"),
+            refused_simulated: metrics::counter!(
+                "engine_ticks_refused_total",
+                "reason" => "simulated"
+            ),
+            warned_refused: false,
         }
     }
 
@@ -138,6 +147,19 @@ impl EngineMetrics {
         let counter = Self::command_counter(kind);
         counter.increment(1);
         self.commands.push((kind, counter));
+    }
+
+    /// A simulated tick the engine refused (logged once per writer life, counted always).
+    pub fn refused_tick(&mut self, seq: u64) {
+        self.refused_simulated.increment(1);
+        if !self.warned_refused {
+            self.warned_refused = true;
+            tracing::warn!(
+                seq,
+                "refused a SIMULATED price tick: this engine trades on real prices only \
+                 (a price feed outside local mode is sending simulated quotes?)"
+            );
+        }
     }
 
     /// One batch: its size, how long it took, the writer's position and what is left.

@@ -115,6 +115,11 @@ impl Processor {
                 continue;
             };
             self.metrics.applied(&input);
+            if let EngineInput::PriceTick(tick) = &input
+                && self.engine.refuses(tick)
+            {
+                self.metrics.refused_tick(seq);
+            }
             let request_id = of_headers(msg.headers.as_ref());
             if let (Some(request_id), EngineInput::Command(c)) = (request_id, &input) {
                 tracing::info!(request_id, seq, kind = c.command.kind(), "command applied");

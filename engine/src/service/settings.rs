@@ -1,13 +1,18 @@
 //! The engine process's settings, read from the environment through the shared layer
 //! (`bus::settings`) with defaults that work on a development machine (NATS, PostgreSQL on
 //! their local default ports). A bad value is an error naming its variable.
+//!
+//! The price rules of the engine core come from here at every start (over a snapshot's):
+//! `ENGINE_ALLOW_SIMULATED` (default: true in local mode, `APP_ENV=local`, false elsewhere,
+//! where true is refused: a platform never trades on simulated prices) and
+//! `ENGINE_PRICE_STALE_AFTER_MS` (default 30,000; 0 turns the check off).
 
 use std::time::Duration;
 
 use bus::Names;
 use bus::nats::StreamSettings;
 
-use bus::settings::{Env, SettingsError};
+use bus::settings::{Env, Mode, SettingsError};
 
 use super::ServiceError;
 use crate::EngineConfig;
@@ -56,6 +61,8 @@ struct Vars {
     engine_purge_inputs: Option<bool>,
     engine_lock_ttl_ms: Option<u64>,
     engine_batch: Option<usize>,
+    engine_allow_simulated: Option<bool>,
+    engine_price_stale_after_ms: Option<u64>,
 }
 
 fn default_instance_id(env: &Env) -> String {
@@ -99,6 +106,11 @@ impl Settings {
         let config = |e: SettingsError| ServiceError::Config(e.to_string());
         let d = Self::local();
         let v: Vars = env.read().map_err(config)?;
+        let mut engine = d.engine;
+        engine.allow_simulated_prices = allow_simulated(env.mode().map_err(config)?, &v)?;
+        engine.price_stale_after_ms = v
+            .engine_price_stale_after_ms
+            .unwrap_or(engine.price_stale_after_ms);
         Ok(Self {
             nats_url: v.nats_url.unwrap_or(d.nats_url),
             database_url: v.database_url.unwrap_or(d.database_url),
@@ -116,8 +128,22 @@ impl Settings {
                 .map_or(d.lock_ttl, |ms| Duration::from_millis(ms.max(500))),
             batch: v.engine_batch.unwrap_or(d.batch).clamp(1, 10_000),
             streams: d.streams,
-            engine: d.engine,
+            engine,
         })
+    }
+}
+
+/// `ENGINE_ALLOW_SIMULATED`: local mode allows simulated ticks unless told otherwise; outside
+/// it they are always refused.
+fn allow_simulated(mode: Mode, v: &Vars) -> Result<bool, ServiceError> {
+    match (mode, v.engine_allow_simulated) {
+        (Mode::Local, allow) => Ok(allow.unwrap_or(true)),
+        (Mode::Production, Some(true)) => Err(ServiceError::Config(
+            "ENGINE_ALLOW_SIMULATED=true is refused outside local mode: a platform never \
+             trades on simulated prices (set APP_ENV=local for development)"
+                .into(),
+        )),
+        (Mode::Production, _) => Ok(false),
     }
 }
 
@@ -155,5 +181,32 @@ mod tests {
         assert_eq!((s.batch, s.purge_inputs), (64, false));
         assert_eq!((s.instance_id.as_str(), s.snapshot_keep), ("e1", 2));
         assert_eq!(s.lock_ttl, Duration::from_millis(5_000));
+    }
+
+    #[test]
+    fn simulated_prices_only_in_local_mode_and_the_stale_limit_is_read() {
+        let production = Settings::from_vars(&env(&[])).expect("reads");
+        assert!(!production.engine.allow_simulated_prices);
+        assert_eq!(production.engine.price_stale_after_ms, 30_000);
+        let local = Settings::from_vars(&env(&[("APP_ENV", "local")])).expect("reads");
+        assert!(local.engine.allow_simulated_prices);
+        let strict = Settings::from_vars(&env(&[
+            ("APP_ENV", "local"),
+            ("ENGINE_ALLOW_SIMULATED", "false"),
+            ("ENGINE_PRICE_STALE_AFTER_MS", "0"),
+        ]))
+        .expect("reads");
+        assert!(!strict.engine.allow_simulated_prices);
+        assert_eq!(strict.engine.price_stale_after_ms, 0);
+        for (name, value) in [
+            ("ENGINE_ALLOW_SIMULATED", "true"),
+            ("ENGINE_ALLOW_SIMULATED", "maybe"),
+            ("ENGINE_PRICE_STALE_AFTER_MS", "30s"),
+        ] {
+            let err = Settings::from_vars(&env(&[(name, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted outside local mode"));
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
     }
 }

@@ -39,6 +39,8 @@ fn spawn_engine(names: &Names, db: &TestDatabase, n: u32) -> Child {
         .env("ENGINE_SNAPSHOT_SECS", "1")
         .env("ENGINE_PURGE_INPUTS", "false")
         .env("ENGINE_LOCK_TTL_MS", "1000")
+        // The production price rules in any mode: the pure replay runs the default config.
+        .env("ENGINE_ALLOW_SIMULATED", "false")
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),

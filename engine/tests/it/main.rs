@@ -11,6 +11,7 @@ mod order_fills;
 mod orders;
 mod outage;
 mod partial;
+mod prices;
 mod properties;
 mod published;
 mod recovery;

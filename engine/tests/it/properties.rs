@@ -39,8 +39,10 @@ fn check_invariants(
     for p in engine.positions() {
         check_shown_level(p)?;
     }
+    // A refused (simulated) tick moved nothing, so nothing is judged at its prices.
     if let EngineInput::PriceTick(t) = input
         && t.bid <= t.ask
+        && !engine.refuses(t)
     {
         check_after_tick(engine, t)?;
     }
@@ -298,12 +300,23 @@ fn the_generated_logs_reach_every_close_reason() {
     let mut runner = TestRunner::deterministic();
     let mut seen = HashMap::new();
     let mut cancelled = HashMap::new();
-    let (mut filled, mut partial) = (0, 0);
+    let (mut filled, mut partial, mut stale, mut refused) = (0, 0, 0, 0);
     for _ in 0..100 {
         let inputs = inputs().new_tree(&mut runner).expect("tree").current();
         let mut engine = Engine::new(config());
         for (i, input) in inputs.into_iter().enumerate() {
-            for event in engine.apply(input, i as i64).events {
+            if let EngineInput::PriceTick(t) = &input
+                && engine.refuses(t)
+            {
+                refused += 1;
+            }
+            let outcome = engine.apply(input, i as i64);
+            if let Some(bus::Reply::Rejected(r)) = &outcome.reply
+                && r.code == bus::RejectCode::PriceStale
+            {
+                stale += 1;
+            }
+            for event in outcome.events {
                 match event {
                     Event::PositionClosed { position } => {
                         *seen.entry(position.close_reason).or_insert(0) += 1;
@@ -318,7 +331,10 @@ fn the_generated_logs_reach_every_close_reason() {
             }
         }
     }
-    eprintln!("{seen:?} {cancelled:?} {filled} fills, {partial} partial closes");
+    eprintln!(
+        "{seen:?} {cancelled:?} {filled} fills, {partial} partial closes, {stale} stale \
+         refusals, {refused} refused ticks"
+    );
     for reason in [
         CloseReason::Manual,
         CloseReason::StopLoss,
@@ -343,4 +359,6 @@ fn the_generated_logs_reach_every_close_reason() {
     }
     assert!(filled > 20, "{filled} fills");
     assert!(partial > 5, "{partial} partial closes");
+    assert!(stale > 5, "{stale} price_stale refusals");
+    assert!(refused > 20, "{refused} refused simulated ticks");
 }

@@ -1,6 +1,7 @@
 //! The engine service over real NATS JetStream and PostgreSQL: request/reply round trips for
 //! every command and query, idempotent retries (also across a restart), events in `EVENTS`,
-//! and the timeout a caller gets while no engine runs.
+//! the timeout a caller gets while no engine runs, and a production engine's price rules
+//! (simulated ticks refused, stale prices refused by log time).
 
 use crate::svc;
 
@@ -201,4 +202,103 @@ async fn without_an_engine_a_command_times_out_and_is_applied_once_later() {
 
 async fn client_with_patience(names: &bus::Names) -> bus::nats::EngineClient {
     client(names, Duration::from_secs(15)).await
+}
+
+/// The engine's ETH quote, if it has one.
+async fn eth_quote(client: &bus::nats::EngineClient) -> Option<bus::PriceTick> {
+    match client.query(Query::GetPrices).await.expect("prices") {
+        QueryReply::Prices { quotes } => quotes.into_iter().find(|q| q.asset == Asset::Eth),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A production engine (the service's default settings) refuses a simulated tick: no quote,
+/// nothing to trade on. A real tick is a price for `price_stale_after_ms` of log time; an open
+/// logged later than that is refused `price_stale`, one right after a fresh tick is not.
+#[tokio::test]
+async fn a_production_engine_refuses_simulated_ticks_and_stale_prices() {
+    let names = random_names();
+    let db = TestDatabase::create().await.expect("database");
+    let client = client_with_patience(&names).await;
+    let mut settings = test_settings(&names, &db);
+    assert!(
+        !settings.engine.allow_simulated_prices,
+        "production default"
+    );
+    settings.engine.price_stale_after_ms = 1_500;
+    let engine = EngineTask::start(settings);
+    let alice = user(11);
+    let created = client
+        .send(cmd("create", Command::CreateAccount { user_id: alice }))
+        .await
+        .expect("create");
+    assert!(matches!(created, Reply::Accepted(_)));
+
+    let mut simulated = tick(Asset::Eth, "3000.00", "3000.25");
+    simulated.simulated = true;
+    client.publish_tick(&simulated).await.expect("tick");
+    // The log is ordered: once the BTC tick behind it is applied, the simulated one was seen.
+    client
+        .publish_tick(&tick(Asset::Btc, "65000.00", "65000.50"))
+        .await
+        .expect("tick");
+    let open_eth = |id: &str| cmd(id, open(alice, Asset::Eth, Side::Buy, "1", 10));
+    let refused = client.send(open_eth("eth-1")).await.expect("open");
+    assert!(
+        matches!(refused, Reply::Rejected(ref r) if r.code == RejectCode::NoPrice),
+        "{refused:?}"
+    );
+    assert_eq!(eth_quote(&client).await, None);
+
+    // A real ETH tick, then an open logged more than 1.5 s after it: stale.
+    client
+        .publish_tick(&tick(Asset::Eth, "3000.00", "3000.25"))
+        .await
+        .expect("tick");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while eth_quote(&client).await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tick never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let stale = client.send(open_eth("eth-2")).await.expect("open");
+    let Reply::Rejected(rejection) = stale else {
+        panic!("a stale price traded: {stale:?}");
+    };
+    assert_eq!(rejection.code, RejectCode::PriceStale);
+    assert!(
+        rejection.message.contains("the limit is 1500 ms"),
+        "{rejection}"
+    );
+
+    // Right after a fresh tick the open goes through (retried with new ticks, should this
+    // machine be so loaded that 1.5 s pass between the two).
+    let mut opened = None;
+    for attempt in 0..10 {
+        client
+            .publish_tick(&tick(Asset::Eth, "3001.00", "3001.25"))
+            .await
+            .expect("tick");
+        let reply = client
+            .send(open_eth(&format!("eth-fresh-{attempt}")))
+            .await
+            .expect("open");
+        match reply {
+            Reply::Rejected(r) if r.code == RejectCode::PriceStale => continue,
+            other => {
+                opened = Some(other);
+                break;
+            }
+        }
+    }
+    let opened = opened.expect("an open right after a fresh tick");
+    assert!(
+        matches!(opened, Reply::Accepted(Accepted::PositionOpened { ref position }) if position.open_price == price("3001.25")),
+        "{opened:?}"
+    );
+    engine.stop().await;
+    cleanup(&names).await;
 }

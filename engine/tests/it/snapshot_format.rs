@@ -1,10 +1,10 @@
 //! Committed snapshot blobs (`tests/fixtures/`) still load: the current format byte for byte,
-//! format 2 (before pending orders and trailing stops) and format 1 (written by the build
-//! before SHA-256 fingerprints and the exact liquidation rule), so an upgrade never strands the
-//! state behind a purged log.
+//! format 3 (before quotes carried the log time they were applied at), format 2 (before pending
+//! orders and trailing stops) and format 1 (written by the build before SHA-256 fingerprints
+//! and the exact liquidation rule), so an upgrade never strands the state behind a purged log.
 //!
-//! The old blobs hold a small history (see [`history`]) applied at `last_seq` 6; the current
-//! one that history plus a pending order and a trailing stop ([`history_3`]), at `last_seq` 8.
+//! Formats 1 and 2 hold a small history (see [`history`]) applied at `last_seq` 6; formats 3
+//! and 4 that history plus a pending order and a trailing stop ([`history_3`]), at `last_seq` 8.
 //! Regenerate the current one (only after bumping `snapshot::FORMAT`) with
 //! `cargo test -p engine --test it snapshot_format:: -- --ignored`.
 
@@ -16,6 +16,10 @@ use engine::{Engine, EngineConfig};
 use support::*;
 
 const CURRENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/snapshot-format-4.blob"
+);
+const FORMAT_3: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/snapshot-format-3.blob"
 );
@@ -81,6 +85,16 @@ fn history_3() -> World {
     w
 }
 
+/// `engine` as a snapshot written before quotes carried their applied time reads back: each
+/// quote applied at its tick's own time (the state's closest record of it).
+fn without_quote_times(engine: &Engine) -> Engine {
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&engine.snapshot()).expect("state is JSON");
+    let fields = state.as_object_mut().expect("state is an object");
+    assert!(fields.remove("quote_applied_at").is_some());
+    Engine::restore(&serde_json::to_vec(&state).expect("JSON")).expect("restores")
+}
+
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -132,11 +146,34 @@ fn the_committed_current_format_loads_and_is_written_the_same() {
 }
 
 #[test]
+fn a_format_3_snapshot_still_loads_with_quotes_applied_at_their_tick_time() {
+    let blob = read(FORMAT_3);
+    assert!(blob.starts_with(b"ENGINE-SNAPSHOT 3 8 "));
+    let restored = decode(&blob, LAST_SEQ_3).expect("format 3 still loads");
+    let today = history_3();
+    assert_eq!(restored, without_quote_times(&today.engine));
+    let eth_tick = today
+        .engine
+        .quote_applied_at(Asset::Eth)
+        .expect("an ETH quote")
+        - 1;
+    assert_eq!(restored.quote_applied_at(Asset::Eth), Some(eth_tick));
+    assert_eq!(restored.quote_applied_at(Asset::Btc), None);
+    let mut w = World::around(restored);
+    let first = lookup(&w.engine, "open-eth", &open_eth()).expect("remembered");
+    assert_eq!(w.command_with_id("open-eth", open_eth()).reply, Some(first));
+    // The quotes are a few ms old by the restored clock: trading goes on.
+    w.now = today.now;
+    let next = w.command_with_id("new", open_eth()).reply.expect("reply");
+    assert!(matches!(next, Reply::Accepted(_)), "{next:?}");
+}
+
+#[test]
 fn a_format_2_snapshot_still_loads() {
     let blob = read(FORMAT_2);
     assert!(blob.starts_with(b"ENGINE-SNAPSHOT 2 6 "));
     let restored = decode(&blob, LAST_SEQ).expect("format 2 still loads");
-    assert_eq!(restored, history().engine);
+    assert_eq!(restored, without_quote_times(&history().engine));
     let mut w = World::around(restored);
     let first = lookup(&w.engine, "open-eth", &open_eth()).expect("remembered");
     assert_eq!(w.command_with_id("open-eth", open_eth()).reply, Some(first));
@@ -205,7 +242,7 @@ fn a_format_1_snapshot_still_loads() {
 
 /// Writes the current format's fixture from [`history`].
 #[test]
-#[ignore = "regenerates tests/fixtures/snapshot-format-3.blob"]
+#[ignore = "regenerates tests/fixtures/snapshot-format-4.blob"]
 fn regenerate_the_current_fixture() {
     let w = history_3();
     std::fs::write(CURRENT, encode(&w.engine, LAST_SEQ_3)).expect("fixture written");

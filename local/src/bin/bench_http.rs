@@ -405,6 +405,7 @@ async fn setup(clients: usize) -> Res<Setup> {
             bid,
             ask,
             ts: 0,
+            simulated: false,
         })
         .await?;
     let mut users = Vec::new();

@@ -54,6 +54,7 @@ async fn tick(settings: &RunnerSettings, asset: Asset, bid: &str, ask: &str) {
         bid: bid.parse().expect("bid"),
         ask: ask.parse().expect("ask"),
         ts: 0,
+        simulated: false,
     };
     for _ in 0..250 {
         // The engine may still be starting: retry until it serves and has the quote.

@@ -1,8 +1,9 @@
 //! Market data through the runner, end to end over real sockets: the simulated feed (Binance
 //! is unreachable: a closed port) publishes labelled quotes that a WebSocket client receives
 //! from the hub, its trades become candles served by `GET /api/v1/candles`, `GET /assets`
-//! says the prices are simulated; then
-//! everything shuts down cleanly. Random prefixes, fresh database, port 0.
+//! says the prices are simulated, and the engine (production settings) refused every simulated
+//! tick, so it has no price to trade on; then everything shuts down cleanly. Random prefixes,
+//! fresh database, port 0.
 
 use std::time::Duration;
 
@@ -133,6 +134,14 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
         .map(|a| &a["simulated"])
         .collect();
     assert_eq!(flags, [&Value::Bool(true); 3], "{body}");
+    // The engine refused every simulated tick (the log holds them: checked below).
+    let bids: Vec<&Value> = body["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| &a["bid"])
+        .collect();
+    assert_eq!(bids, [&Value::Null; 3], "{body}");
     assert!(candle["trades"].as_i64().expect("trades") >= 1, "{candles}");
     assert!(candle["time"].as_i64().expect("time") % 60 == 0);
     drop(http);
@@ -146,6 +155,20 @@ async fn simulated_quotes_reach_websocket_clients_and_trades_become_candles() {
     );
     let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.expect("nats"));
+    let mut log = js.get_stream(names.engine_stream()).await.expect("ENGINE");
+    let last = log.info().await.expect("info").state.last_sequence;
+    let mut simulated_ticks = 0;
+    for seq in 1..=last {
+        let Ok(msg) = log.get_raw_message(seq).await else {
+            continue;
+        };
+        let input = bus::Envelope::<bus::EngineInput>::decode(&msg.payload).expect("an input");
+        if let bus::EngineInput::PriceTick(t) = input.body {
+            assert!(t.simulated, "{t:?}");
+            simulated_ticks += 1;
+        }
+    }
+    assert!(simulated_ticks > 0, "the feed logged its ticks");
     for stream in [
         names.engine_stream(),
         names.events_stream(),

@@ -63,6 +63,7 @@ const MESSAGES: Record<string, string> = {
   invalid_expiry: 'The expiry must be in the future.',
   invalid_trailing_distance: 'That trailing distance is not allowed for this instrument.',
   order_not_found: 'That order is not pending (any more).',
+  price_stale: 'The price of this instrument is out of date (no new quote for 30 s or more), so it cannot be traded now. Try again once prices are live.',
   invalid_json: 'The request was malformed.',
   invalid_request: 'The request was not valid.',
   invalid_query: 'The request was not valid.',

@@ -1015,7 +1015,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`) */
+        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; on market opens and closes `price_stale` (the asset's last price is older than the engine's limit, 30 s by default: retry with a new Idempotency-Key once prices flow again); for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`) */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;

@@ -1,10 +1,11 @@
 /** The instruments list: live bid, ask and spread per asset; picking one drives chart and ticket. */
 import { byId, fill, h } from '../dom';
+import { FLAG_TITLES, quoteFlag } from '../freshness';
 import { formatDecimal, spread } from '../money';
 import type { Store } from '../store';
 
 /** The price cells of each instrument, updated in place on every quote (focus stays put). */
-const cells = new Map<string, { bid: HTMLElement; ask: HTMLElement; spread: HTMLElement }>();
+const cells = new Map<string, { bid: HTMLElement; ask: HTMLElement; spread: HTMLElement; flag: HTMLElement }>();
 
 export function updateQuotes(store: Store): void {
   for (const a of store.state.assets) {
@@ -14,6 +15,23 @@ export function updateQuotes(store: Store): void {
     c.bid.textContent = formatDecimal(q.bid, a.priceDecimals);
     c.ask.textContent = formatDecimal(q.ask, a.priceDecimals);
     c.spread.textContent = spread(q.bid, q.ask, a.priceDecimals);
+  }
+  updateFlags(store, Date.now());
+}
+
+/** Shows each instrument's `stale` / `simulated` marker as of `now` (see freshness.ts). */
+export function updateFlags(store: Store, now: number): void {
+  for (const a of store.state.assets) {
+    const c = cells.get(a.symbol);
+    if (!c) continue;
+    const simulated = store.state.quotes[a.symbol]?.simulated ?? a.simulated === true;
+    const flag = quoteFlag(now, store.state.quoteAt[a.symbol], simulated);
+    if ((c.flag.textContent || null) === flag) continue;
+    c.flag.textContent = flag ?? '';
+    c.flag.hidden = flag === null;
+    c.flag.className = flag ? `quote-flag quote-${flag}` : 'quote-flag';
+    if (flag) c.flag.title = FLAG_TITLES[flag];
+    else c.flag.removeAttribute('title');
   }
 }
 
@@ -29,6 +47,7 @@ export function renderInstruments(store: Store, onSelect: (symbol: string) => vo
       bid: h('span', { class: 'num bid', title: 'Bid' }, q ? formatDecimal(q.bid, d) : '—'),
       ask: h('span', { class: 'num ask', title: 'Ask' }, q ? formatDecimal(q.ask, d) : '—'),
       spread: h('span', { class: 'num spread', title: 'Spread' }, q ? spread(q.bid, q.ask, d) : ''),
+      flag: h('small', { class: 'quote-flag', hidden: true }),
     };
     cells.set(a.symbol, price);
     return h(
@@ -44,7 +63,7 @@ export function renderInstruments(store: Store, onSelect: (symbol: string) => vo
           'data-symbol': a.symbol,
           onclick: () => onSelect(a.symbol),
         },
-        h('span', { class: 'sym' }, a.symbol, h('small', {}, a.name)),
+        h('span', { class: 'sym' }, a.symbol, h('small', {}, a.name), price.flag),
         price.bid,
         price.ask,
         price.spread,
@@ -65,6 +84,7 @@ export function renderInstruments(store: Store, onSelect: (symbol: string) => vo
     h('ul', { class: 'instrument-list' }, rows),
     info,
   );
+  updateFlags(store, Date.now());
   if (focused) root.querySelector<HTMLElement>(`[data-symbol="${focused}"]`)?.focus();
 }
 

@@ -36,10 +36,18 @@ pub fn side() -> impl Strategy<Value = Side> {
 }
 
 /// A quote anywhere in the asset's range (`narrow`: within 1% around its middle, where
-/// positions live long enough to be partially closed and orders to be cancelled).
+/// positions live long enough to be partially closed and orders to be cancelled); one in ten
+/// is simulated, which the [`config`] refuses.
 pub fn tick() -> impl Strategy<Value = EngineInput> {
-    (asset(), 0.0f64..1.0, 0i64..300, proptest::bool::ANY).prop_map(
-        |(asset, at, spread, narrow)| {
+    let simulated = proptest::bool::weighted(0.1);
+    (
+        asset(),
+        0.0f64..1.0,
+        0i64..300,
+        proptest::bool::ANY,
+        simulated,
+    )
+        .prop_map(|(asset, at, spread, narrow, simulated)| {
             let (range, _) = market(asset);
             let (start, width) = if narrow {
                 let mid = (range.start + range.end) / 2;
@@ -54,9 +62,9 @@ pub fn tick() -> impl Strategy<Value = EngineInput> {
                 bid: cents(mid),
                 ask: cents(mid + spread),
                 ts: 0,
+                simulated,
             })
-        },
-    )
+        })
 }
 
 /// Optional level, `offset` percent away from a typical price of the asset.
@@ -221,6 +229,9 @@ pub fn config() -> EngineConfig {
     let mut config = EngineConfig {
         initial_balance: Decimal::new(500_000, 2), // 5,000.00
         idempotency_window: 64,
+        // Inputs are logged 1 ms apart: an asset without a tick for 16 inputs is stale, which
+        // happens now and then (and replay must refuse the same commands).
+        price_stale_after_ms: 16,
         ..Default::default()
     };
     for asset in Asset::ALL {

@@ -99,6 +99,7 @@ impl World {
             bid: price(bid),
             ask: price(ask),
             ts,
+            simulated: false,
         }))
         .events
     }

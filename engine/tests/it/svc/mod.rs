@@ -159,6 +159,7 @@ pub fn tick(asset: Asset, bid: &str, ask: &str) -> PriceTick {
         bid: price(bid),
         ask: price(ask),
         ts: 1_700_000_000_000,
+        simulated: false,
     }
 }
 

@@ -196,6 +196,7 @@ impl Platform {
             bid,
             ask,
             ts: 1_700_000_000_000,
+            simulated: false,
         };
         self.engine
             .publish_tick(&tick)

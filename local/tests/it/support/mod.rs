@@ -211,6 +211,7 @@ pub fn ticker(
                 bid: format!("{bid}.00").parse().expect("bid"),
                 ask: format!("{bid}.50").parse().expect("ask"),
                 ts: 0,
+                simulated: false,
             };
             let _ = tokio::time::timeout(Duration::from_secs(2), engine.publish_tick(&tick)).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
