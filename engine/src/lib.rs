@@ -16,6 +16,7 @@ mod orders;
 pub mod partial;
 mod positions;
 mod queries;
+mod remembered;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod trading;

@@ -23,6 +23,7 @@ pub mod health;
 pub mod history;
 pub mod input;
 pub mod lambda;
+pub mod listing;
 pub mod market;
 pub mod observe;
 pub mod openapi;

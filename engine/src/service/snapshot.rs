@@ -12,16 +12,21 @@ use sqlx::PgPool;
 use super::ServiceError;
 use crate::Engine;
 
-/// The blob format this build writes. 3: the state carries pending orders, the next order id
+/// The blob format this build writes. 4: command ids are remembered per user and by time
+/// (`remembered`; the old global window `applied` is still read, and dropped one
+/// idempotency ttl after the first command since) and the config has the per-account limits.
+/// 3: the state carries pending orders, the next order id
 /// and which stop-losses their trailing stop set (and positions their trailing distance).
 /// 2: command fingerprints are SHA-256 ([`bus::Fingerprint`]) and shown liquidation prices
 /// are rounded away from the open price.
-pub const FORMAT: i32 = 3;
+pub const FORMAT: i32 = 4;
 /// Older formats are still read, never refused: recovery must not fall back past them,
 /// because the inputs at or below the oldest kept snapshot are purged from `ENGINE`.
-/// Format 2 reads as today's state without orders or trails (the fields default); format 1
+/// Formats 3 and 2 read as today's state with the old window (format 2 without orders or
+/// trails: the fields default); format 1
 /// (a `std::hash` fingerprint, liquidation prices rounded towards the open) through
 /// [`Engine::restore_format_1`].
+const FORMAT_3: &str = "3";
 const FORMAT_2: &str = "2";
 const FORMAT_1: &str = "1";
 const MAGIC: &str = "ENGINE-SNAPSHOT";
@@ -65,7 +70,7 @@ pub fn decode(blob: &[u8], expected_seq: u64) -> Result<Engine, String> {
     let [magic, format, seq, sum, len] = fields[..] else {
         return Err(format!("malformed header {header:?}"));
     };
-    let current = format == FORMAT.to_string() || format == FORMAT_2;
+    let current = format == FORMAT.to_string() || format == FORMAT_3 || format == FORMAT_2;
     if magic != MAGIC || !(current || format == FORMAT_1) {
         return Err(format!(
             "unknown snapshot format {header:?} (this build reads formats 1 to {FORMAT})"
