@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::input::{self, Expiry};
 use crate::state::AppState;
 use crate::trade::{
-    IdempotencyKey, engine_query, levels, rule, send, unexpected, unexpected_reply,
+    IdempotencyKey, levels, rule, send, unexpected, unexpected_reply,
 };
 use crate::views::{OrderBody, OrderStatus};
 

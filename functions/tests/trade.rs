@@ -381,21 +381,12 @@ async fn a_keyed_retry_gets_the_first_answer_after_a_flood_and_the_dedup_window(
     p.tick(Asset::Btc, "60000.00", "60010.00").await;
     let (_, token) = p.user().await;
     let key = [("idempotency-key", "open-before-the-flood")];
-    let open = |p: &Platform| {
-        let token = token.clone();
-        let p = &*p;
-        async move {
-            p.call(
-                Method::POST,
-                "/api/v1/trade/open",
-                Some(&token),
-                &key,
-                Some(open_btc("0.01", 10)),
-            )
+    async fn open(p: &Platform, token: &str, key: &[(&str, &str)]) -> (StatusCode, Value) {
+        let body = Some(open_btc("0.01", 10));
+        p.call(Method::POST, "/api/v1/trade/open", Some(token), key, body)
             .await
-        }
-    };
-    let (status, first) = open(&p).await;
+    }
+    let (status, first) = open(&p, &token, &key).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let opened_at = std::time::Instant::now();
 
@@ -408,7 +399,7 @@ async fn a_keyed_retry_gets_the_first_answer_after_a_flood_and_the_dedup_window(
         assert_eq!(positions.len(), 1, "traded once: {body}");
         positions[0]["id"].clone()
     };
-    let (status, retry) = open(&p).await;
+    let (status, retry) = open(&p, &token, &key).await;
     assert_eq!(status, StatusCode::CREATED, "{retry}");
     assert_eq!(retry, first, "the retry gets the first answer");
     let (_, list) = p.get("/api/v1/trade/open", Some(&token)).await;
@@ -416,7 +407,7 @@ async fn a_keyed_retry_gets_the_first_answer_after_a_flood_and_the_dedup_window(
 
     p.restart_engine().await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (status, again) = open(&p).await;
+    let (status, again) = open(&p, &token, &key).await;
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again, first, "after a snapshot and a restart too");
     let (_, list) = p.get("/api/v1/trade/open", Some(&token)).await;
