@@ -415,12 +415,19 @@ async fn list_in_a_loop(
             let mut page = Page::default();
             loop {
                 let q = if positions {
-                    Query::ListOpenPositions { user_id: lister, page }
+                    Query::ListOpenPositions {
+                        user_id: lister,
+                        page,
+                    }
                 } else {
-                    Query::ListPendingOrders { user_id: lister, page }
+                    Query::ListPendingOrders {
+                        user_id: lister,
+                        page,
+                    }
                 };
                 let next = match client.query(q).await.expect("listing") {
-                    QueryReply::OpenPositions { next, .. } | QueryReply::PendingOrders { next, .. } => next,
+                    QueryReply::OpenPositions { next, .. }
+                    | QueryReply::PendingOrders { next, .. } => next,
                     other => panic!("{other:?}"),
                 };
                 pages += 1;

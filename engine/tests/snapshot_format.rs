@@ -156,8 +156,14 @@ fn a_format_3_snapshot_still_loads_and_its_ids_age_out_after_a_ttl() {
     assert_eq!(trading_state(&restored), trading_state(&today.engine));
     let mut w = World::around(restored);
     let first = lookup(&w.engine, "open-eth", &open_eth()).expect("remembered");
-    assert_eq!(lookup(&today.engine, "open-eth", &open_eth()), Some(first.clone()));
-    assert_eq!(w.command_with_id("open-eth", open_eth()).reply, Some(first.clone()));
+    assert_eq!(
+        lookup(&today.engine, "open-eth", &open_eth()),
+        Some(first.clone())
+    );
+    assert_eq!(
+        w.command_with_id("open-eth", open_eth()).reply,
+        Some(first.clone())
+    );
     // The first command after the restore (the retry above, 1 ms after the snapshot's
     // world) starts the old window's ttl; it answers until the ttl is up.
     let ttl = w.engine.config().idempotency_ttl_ms;
@@ -166,7 +172,14 @@ fn a_format_3_snapshot_still_loads_and_its_ids_age_out_after_a_ttl() {
     assert_eq!(w.command_with_id("open-eth", open_eth()).reply, Some(first));
     w.command_with_id("create-3", Command::CreateAccount { user_id: user(3) });
     assert_eq!(lookup(&w.engine, "open-eth", &open_eth()), None, "dropped");
-    assert!(lookup(&w.engine, "create-3", &Command::CreateAccount { user_id: user(3) }).is_some());
+    assert!(
+        lookup(
+            &w.engine,
+            "create-3",
+            &Command::CreateAccount { user_id: user(3) }
+        )
+        .is_some()
+    );
 }
 
 #[test]

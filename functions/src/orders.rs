@@ -21,14 +21,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::listing;
 use crate::body::{JsonBody, command_id};
 use crate::error::ApiError;
 use crate::input::{self, Expiry};
+use crate::listing;
 use crate::state::AppState;
-use crate::trade::{
-    IdempotencyKey, levels, rule, send, unexpected, unexpected_reply,
-};
+use crate::trade::{IdempotencyKey, levels, rule, send, unexpected, unexpected_reply};
 use crate::views::{OrderBody, OrderStatus};
 
 /// A limit or stop order. Its stop-loss and take-profit are checked against its price (a
@@ -300,7 +298,9 @@ async fn list_pending(
     let query = |page| Query::ListPendingOrders { user_id, page };
     let items = |reply| match reply {
         QueryReply::PendingOrders { orders, next } => {
-            let bodies = orders.iter().map(|o| OrderBody::new(o, OrderStatus::Pending));
+            let bodies = orders
+                .iter()
+                .map(|o| OrderBody::new(o, OrderStatus::Pending));
             Ok((bodies.collect(), next))
         }
         other => Err(unexpected_reply(other)),

@@ -21,10 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::listing;
 use crate::body::{JsonBody, command_id, finish};
 use crate::error::{ApiError, engine_error};
 use crate::input;
+use crate::listing;
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 

@@ -317,9 +317,7 @@ async fn orders_past_the_cap_are_422_pages_list_each_once_and_a_fill_past_the_po
     let t = Some(token.as_str());
     let mut ids = Vec::new();
     for n in 0..5 {
-        let (status, body) = p
-            .post(ORDERS, t, buy_limit(&format!("5900{n}")))
-            .await;
+        let (status, body) = p.post(ORDERS, t, buy_limit(&format!("5900{n}"))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         ids.push(body["order"]["id"].clone());
     }
@@ -343,7 +341,13 @@ async fn orders_past_the_cap_are_422_pages_list_each_once_and_a_fill_past_the_po
     for _ in 0..10 {
         let (status, page) = p.get(&format!("{ORDERS}{query}"), t).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        paged.extend(page["orders"].as_array().expect("orders").iter().map(|o| o["id"].clone()));
+        paged.extend(
+            page["orders"]
+                .as_array()
+                .expect("orders")
+                .iter()
+                .map(|o| o["id"].clone()),
+        );
         match page["next"].as_str() {
             Some(next) => query = format!("?limit=3&after={next}"),
             None => break,
@@ -362,7 +366,10 @@ async fn orders_past_the_cap_are_422_pages_list_each_once_and_a_fill_past_the_po
         })
         .await;
     assert_eq!(
-        (&history["orders"][0]["id"], &history["orders"][0]["cancelReason"]),
+        (
+            &history["orders"][0]["id"],
+            &history["orders"][0]["cancelReason"]
+        ),
         (&ids[4], &json!("too_many_positions")),
         "{history}"
     );
