@@ -10,7 +10,7 @@
 //! - replay speed at recovery (the engine's own replay code, reading `ENGINE` from NATS), and
 //!   the pure core's share of it (decode + apply from memory);
 //! - p50/p99 of another user's commands while one user lists their 200 pending orders and
-//!   500 open positions in a loop (four listers), against the idle p50/p99 of the same run
+//!   500 open positions in a loop (`BENCH_LISTERS` loops, default 1), against the idle p50/p99 of the same run
 //!   (issue 24). `BENCH_ONLY=listing` runs this part alone.
 
 use std::process::Stdio;
@@ -28,6 +28,14 @@ use futures_util::StreamExt;
 
 const LATENCY_SAMPLES: usize = 3_000;
 const TICKS_FOR_REPLAY: usize = 100_000;
+/// Loops listing one account's orders and positions at once (`BENCH_LISTERS`, default 1: one
+/// user listing in a loop).
+fn listers() -> usize {
+    std::env::var("BENCH_LISTERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
 
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -441,14 +449,14 @@ async fn list_in_a_loop(
     pages
 }
 
-/// Another user's command latencies idle, then while four listers list in a loop:
+/// Another user's command latencies idle, then while [`listers`] list in a loop:
 /// `(idle p50, idle p99, busy p50, busy p99, pages listed per second)`.
 async fn listing_contention(client: &EngineClient) -> [f64; 5] {
     let lister = user(9_999);
     fill_lister(client, lister).await;
     let mut idle = caller(client.clone(), user(0), "idle".into(), LATENCY_SAMPLES).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let listers: Vec<_> = (0..4)
+    let listers: Vec<_> = (0..listers())
         .map(|_| tokio::spawn(list_in_a_loop(client.clone(), lister, stop.clone())))
         .collect();
     let started = Instant::now();
@@ -471,7 +479,8 @@ async fn listing_contention(client: &EngineClient) -> [f64; 5] {
 fn print_listing([idle50, idle99, busy50, busy99, rate]: [f64; 5]) {
     println!("| another user's `send`, idle, p50 / p99 | {idle50:.0} / {idle99:.0} µs |");
     println!(
-        "| the same while one user lists 200 orders + 500 positions in a loop (4 listers, {rate:.0} pages/s), p50 / p99 | {busy50:.0} / {busy99:.0} µs |"
+        "| the same while one user lists 200 orders + 500 positions in a loop ({} lister(s), {rate:.0} pages/s), p50 / p99 | {busy50:.0} / {busy99:.0} µs |",
+        listers()
     );
     println!("| p99 listing / p99 idle | {:.2}x |", busy99 / idle99);
 }
