@@ -198,12 +198,17 @@ pub enum Query {
     GetAccount {
         user_id: UserId,
     },
+    /// The user's open positions in id order, one page (see [`Page`]).
     ListOpenPositions {
         user_id: UserId,
+        #[serde(flatten)]
+        page: Page,
     },
-    /// The user's pending orders, in id order.
+    /// The user's pending orders, in id order, one page (see [`Page`]).
     ListPendingOrders {
         user_id: UserId,
+        #[serde(flatten)]
+        page: Page,
     },
     /// The reply the command with this id and fingerprint got, while its id is in the
     /// engine's idempotency window: `command_id_reused` if the id was applied to a different
@@ -211,9 +216,25 @@ pub enum Query {
     GetCommandReply {
         command_id: CommandId,
         fingerprint: Fingerprint,
+        /// The `ENGINE` sequence of the logged command (a duplicate publish's ack names it).
+        /// When the engine has applied past it and no longer remembers the id, it answers
+        /// `command_id_expired` rather than none, so the caller stops asking. Absent from
+        /// older callers: then none, as before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logged_seq: Option<u64>,
     },
     /// Latest bid/ask per asset the engine has seen.
     GetPrices,
+}
+
+/// Which page of a listing: the items with ids after `after` (none: from the first), at most
+/// `limit` of them (none or more than the engine's page size: its page size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// An open position as the engine holds it.
@@ -267,6 +288,8 @@ pub enum CancelReason {
     /// It triggered but the position did not fit the free margin then (or would have been
     /// born past its liquidation level).
     InsufficientMargin,
+    /// It triggered while its account had the most open positions allowed.
+    TooManyPositions,
 }
 
 impl CancelReason {
@@ -275,6 +298,7 @@ impl CancelReason {
             CancelReason::User => "user",
             CancelReason::Expired => "expired",
             CancelReason::InsufficientMargin => "insufficient_margin",
+            CancelReason::TooManyPositions => "too_many_positions",
         }
     }
 }
@@ -390,11 +414,18 @@ pub enum QueryReply {
     Account {
         account: AccountSummary,
     },
+    /// One page of open positions; `next` (the last id listed) when more follow: ask again
+    /// with `after` = `next`.
     OpenPositions {
         positions: Vec<PositionView>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<u64>,
     },
+    /// One page of pending orders; `next` as for the positions.
     PendingOrders {
         orders: Vec<Order>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<u64>,
     },
     CommandReply {
         reply: Option<Reply>,
@@ -452,6 +483,14 @@ pub enum RejectCode {
     /// The asset's last price is too old to trade on (no tick applied for the engine's
     /// `price_stale_after_ms`): market opens and closes wait for a fresh one.
     PriceStale,
+    /// A retry of a command the engine applied but no longer remembers (past its idempotency
+    /// window: older than the window's time or beyond the user's newest remembered ids) while
+    /// the log still drops it as a duplicate: its first reply cannot be given again.
+    CommandIdExpired,
+    /// The account already has the most pending orders allowed.
+    TooManyOrders,
+    /// The account already has the most open positions allowed.
+    TooManyPositions,
 }
 
 impl RejectCode {
@@ -473,6 +512,9 @@ impl RejectCode {
             RejectCode::InvalidTrailingDistance => "invalid_trailing_distance",
             RejectCode::OrderNotFound => "order_not_found",
             RejectCode::PriceStale => "price_stale",
+            RejectCode::CommandIdExpired => "command_id_expired",
+            RejectCode::TooManyOrders => "too_many_orders",
+            RejectCode::TooManyPositions => "too_many_positions",
         }
     }
 }

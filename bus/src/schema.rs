@@ -126,9 +126,15 @@ named!(
     CancelReason,
     "CancelReason",
     string_enum(
-        &["user", "expired", "insufficient_margin"],
+        &[
+            "user",
+            "expired",
+            "insufficient_margin",
+            "too_many_positions"
+        ],
         "Why a pending order was cancelled: by its owner, its expiry passed, or it triggered \
-         when the position did not fit the free margin"
+         when the position did not fit the free margin, or when the account already had the \
+         most open positions allowed"
     )
 );
 named!(

@@ -8,7 +8,10 @@
 //! - the time from starting the engine binary to its first answer with 100,000 inputs past its
 //!   snapshot to replay;
 //! - replay speed at recovery (the engine's own replay code, reading `ENGINE` from NATS), and
-//!   the pure core's share of it (decode + apply from memory).
+//!   the pure core's share of it (decode + apply from memory);
+//! - p50/p99 of another user's commands while one user lists their 200 pending orders and
+//!   500 open positions in a loop (`BENCH_LISTERS` loops, default 1), against the idle p50/p99 of the same run
+//!   (issue 24). `BENCH_ONLY=listing` runs this part alone.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -25,6 +28,14 @@ use futures_util::StreamExt;
 
 const LATENCY_SAMPLES: usize = 3_000;
 const TICKS_FOR_REPLAY: usize = 100_000;
+/// Loops listing one account's orders and positions at once (`BENCH_LISTERS`, default 1: one
+/// user listing in a loop).
+fn listers() -> usize {
+    std::env::var("BENCH_LISTERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
 
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -361,6 +372,120 @@ async fn replay_speed(nats: &async_nats::Client, names: &Names) -> (u64, f64, f6
     (n, via_nats, in_memory, decode_only, read_only)
 }
 
+/// The listing user: the most pending orders and open positions an account may hold.
+async fn fill_lister(client: &EngineClient, lister: UserId) {
+    let create = CommandEnvelope {
+        id: id("lister-acct".into()),
+        command: Command::CreateAccount { user_id: lister },
+    };
+    client.send(create).await.expect("account");
+    for k in 0..200i64 {
+        let place = Command::PlaceOrder(bus::PlaceOrder {
+            user_id: lister,
+            asset: Asset::Btc,
+            side: Side::Buy,
+            order_type: bus::OrderType::Limit,
+            price: Price::new(rust_decimal::Decimal::new(6_000_000 - k, 2)).expect("price"),
+            quantity: "0.0001".parse::<Quantity>().expect("qty"),
+            leverage: Leverage::new(10).expect("lev"),
+            stop_loss: None,
+            take_profit: None,
+            expires_at: None,
+        });
+        let reply = client
+            .send(CommandEnvelope {
+                id: id(format!("lister-order-{k}")),
+                command: place,
+            })
+            .await
+            .expect("place");
+        assert!(matches!(reply, Reply::Accepted(_)), "{reply:?}");
+    }
+    for k in 0..500 {
+        let c = CommandEnvelope {
+            id: id(format!("lister-open-{k}")),
+            command: open(lister),
+        };
+        let reply = client.send(c).await.expect("open");
+        assert!(matches!(reply, Reply::Accepted(_)), "{reply:?}");
+    }
+}
+
+/// Lists every page of the lister's orders and positions until `stop`; returns the pages.
+async fn list_in_a_loop(
+    client: EngineClient,
+    lister: UserId,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    use bus::{Page, Query, QueryReply};
+    let mut pages = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for positions in [true, false] {
+            let mut page = Page::default();
+            loop {
+                let q = if positions {
+                    Query::ListOpenPositions {
+                        user_id: lister,
+                        page,
+                    }
+                } else {
+                    Query::ListPendingOrders {
+                        user_id: lister,
+                        page,
+                    }
+                };
+                let next = match client.query(q).await.expect("listing") {
+                    QueryReply::OpenPositions { next, .. }
+                    | QueryReply::PendingOrders { next, .. } => next,
+                    other => panic!("{other:?}"),
+                };
+                pages += 1;
+                match next {
+                    Some(n) => page.after = Some(n),
+                    None => break,
+                }
+            }
+        }
+    }
+    pages
+}
+
+/// Another user's command latencies idle, then while [`listers`] list in a loop:
+/// `(idle p50, idle p99, busy p50, busy p99, pages listed per second)`.
+async fn listing_contention(client: &EngineClient) -> [f64; 5] {
+    let lister = user(9_999);
+    fill_lister(client, lister).await;
+    let mut idle = caller(client.clone(), user(0), "idle".into(), LATENCY_SAMPLES).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listers: Vec<_> = (0..listers())
+        .map(|_| tokio::spawn(list_in_a_loop(client.clone(), lister, stop.clone())))
+        .collect();
+    let started = Instant::now();
+    let mut busy = caller(client.clone(), user(0), "busy".into(), LATENCY_SAMPLES).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut pages = 0;
+    for l in listers {
+        pages += l.await.expect("lister");
+    }
+    let rate = pages as f64 / started.elapsed().as_secs_f64();
+    [
+        us(percentile(&mut idle, 0.5)),
+        us(percentile(&mut idle, 0.99)),
+        us(percentile(&mut busy, 0.5)),
+        us(percentile(&mut busy, 0.99)),
+        rate,
+    ]
+}
+
+fn print_listing([idle50, idle99, busy50, busy99, rate]: [f64; 5]) {
+    println!("| another user's `send`, idle, p50 / p99 | {idle50:.0} / {idle99:.0} µs |");
+    println!(
+        "| the same while one user lists 200 orders + 500 positions in a loop ({} lister(s), {rate:.0} pages/s), p50 / p99 | {busy50:.0} / {busy99:.0} µs |",
+        listers()
+    );
+    println!("| p99 listing / p99 idle | {:.2}x |", busy99 / idle99);
+}
+
 async fn bench() {
     let names = Names::new(format!(
         "bench{}",
@@ -384,6 +509,17 @@ async fn bench() {
         client.send(cmd).await.expect("account");
     }
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("listing") {
+        let listing = listing_contention(&client).await;
+        stop(child, "-TERM").await;
+        let lock = format!("KV_{}", engine::service::lock_bucket_name(&names));
+        for stream in [names.engine_stream(), names.events_stream(), lock] {
+            let _ = js.delete_stream(&stream).await;
+        }
+        println!("| measure | value |\n|---|---|");
+        print_listing(listing);
+        return;
+    }
     let (floor_pub, floor_req, floor_both) = floor(&nats, &names).await;
     let mut one = caller(client.clone(), user(0), "lat".into(), LATENCY_SAMPLES).await;
     let (p50, p99) = (percentile(&mut one, 0.5), percentile(&mut one, 0.99));
@@ -394,6 +530,7 @@ async fn bench() {
             throughput(&client, callers, per, &format!("tp{callers}")).await,
         ));
     }
+    let listing = listing_contention(&client).await;
     stop(child, "-TERM").await;
     let restart = restart_with_backlog(&nats, &js, &client, &db.url, &names).await;
     let (inputs, via_nats, in_memory, decode_only, read_only) = replay_speed(&nats, &names).await;
@@ -451,6 +588,7 @@ async fn bench() {
     );
     println!("| the pure core alone (decode + apply, in memory) | {in_memory:.0} inputs/s |");
     println!("| JSON decode of the inputs alone (in memory) | {decode_only:.0} inputs/s |");
+    print_listing(listing);
 }
 
 fn main() {

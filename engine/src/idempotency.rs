@@ -1,4 +1,7 @@
-//! The bounded window of recently applied command ids and their replies.
+//! The global window of recently applied command ids and their replies of snapshot formats 1
+//! to 3. Since format 4 ids are remembered per user and by time ([`crate::remembered`]); an
+//! engine restored from an older snapshot still answers from this window (never added to)
+//! for one idempotency ttl, then drops it.
 //!
 //! It is part of the engine state (and of snapshots), so replay after a restart answers a
 //! retried command exactly as the first time. Each id is stored with its command's
@@ -106,6 +109,10 @@ impl Window {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
     /// The ring index of absolute position `at` (every mapped position is at or after
     /// `evicted`: evicting removes the mapping).
     fn index(evicted: u64, at: u64) -> usize {
@@ -130,7 +137,9 @@ impl Window {
         }
     }
 
-    /// Remembers a command that was not in the window (the caller checked).
+    /// Remembers a command that was not in the window (the caller checked). Only tests add
+    /// to an old window; engines read it from older snapshots.
+    #[cfg(test)]
     pub fn remember(&mut self, id: CommandId, fingerprint: Fingerprint, reply: Reply) {
         self.push(Remembered {
             id,

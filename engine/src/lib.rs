@@ -17,6 +17,7 @@ mod orders;
 pub mod partial;
 mod positions;
 mod queries;
+mod remembered;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod trading;

@@ -60,8 +60,15 @@ impl Engine {
         now: TimestampMs,
         events: &mut Vec<Event>,
     ) -> Result<Accepted, Rejection> {
-        if !self.accounts.contains_key(&cmd.user_id) {
+        let Some(account) = self.accounts.get(&cmd.user_id) else {
             return reject(RejectCode::AccountNotFound, "no account for this user");
+        };
+        let most = self.config.max_pending_orders;
+        if account.orders.len() >= most {
+            return reject(
+                RejectCode::TooManyOrders,
+                format!("an account has at most {most} pending orders: cancel one first"),
+            );
         }
         let spec = self.config.assets.get(cmd.asset);
         check_leverage(spec, cmd.leverage.value())?;
@@ -192,7 +199,8 @@ impl Engine {
 
     /// Fills, in id order, the orders `tick` reaches (after the tick's closes and trailing
     /// moves): each opens a position as a market open would at the tick's price, or is
-    /// cancelled `insufficient_margin`. A position whose stop-loss or take-profit the fill
+    /// cancelled `insufficient_margin` (or `too_many_positions` when its account is at the
+    /// open-position limit). A position whose stop-loss or take-profit the fill
     /// already crossed (a gap past the order's levels) closes on the same tick.
     pub(crate) fn fill_orders(
         &mut self,
@@ -223,12 +231,18 @@ impl Engine {
                 max_slippage_bps: None,
                 trailing_distance: None,
             };
-            let position = match self.open_at(&open, fill, tick, now) {
+            let opened = if self.at_position_limit(order.user_id) {
+                Err(CancelReason::TooManyPositions)
+            } else {
+                self.open_at(&open, fill, tick, now)
+                    .map_err(|_| CancelReason::InsufficientMargin)
+            };
+            let position = match opened {
                 Ok(position) => position,
-                Err(_) => {
+                Err(reason) => {
                     events.push(Event::OrderCancelled {
                         order,
-                        reason: CancelReason::InsufficientMargin,
+                        reason,
                         at: now,
                     });
                     continue;

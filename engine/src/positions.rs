@@ -23,6 +23,13 @@ impl Engine {
         if !self.accounts.contains_key(&cmd.user_id) {
             return reject(RejectCode::AccountNotFound, "no account for this user");
         }
+        if self.at_position_limit(cmd.user_id) {
+            let most = self.config.max_open_positions;
+            return reject(
+                RejectCode::TooManyPositions,
+                format!("an account has at most {most} open positions: close one first"),
+            );
+        }
         let spec = self.config.assets.get(cmd.asset);
         check_leverage(spec, cmd.leverage.value())?;
         check_quantity(spec, cmd.quantity.value())?;

@@ -1,9 +1,12 @@
 //! Reading the engine state: queries, views, snapshots and restore (the indexes are derived
 //! from the state and rebuilt here, never serialised).
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
 use bus::{
-    AccountSummary, Order, Position, PositionId, PositionView, Query, QueryReply, RejectCode,
-    Rejection, UserId,
+    AccountSummary, Order, OrderId, Page, Position, PositionId, PositionView, Query, QueryReply,
+    RejectCode, Rejection, Reply, UserId,
 };
 use rust_decimal::Decimal;
 
@@ -76,39 +79,94 @@ impl Engine {
                 Some(account) => QueryReply::Account { account },
                 None => not_found(),
             },
-            Query::ListOpenPositions { user_id } => match self.accounts.get(user_id) {
-                Some(account) => QueryReply::OpenPositions {
-                    positions: account
-                        .open
-                        .iter()
-                        .map(|id| self.view(&self.positions[id]))
-                        .collect(),
-                },
+            Query::ListOpenPositions { user_id, page } => match self.accounts.get(user_id) {
+                Some(account) => {
+                    let (ids, next) = self.page(&account.open, page, |id| id.0, PositionId);
+                    QueryReply::OpenPositions {
+                        positions: ids.map(|id| self.view(&self.positions[id])).collect(),
+                        next,
+                    }
+                }
                 None => not_found(),
             },
             Query::GetCommandReply {
                 command_id,
                 fingerprint,
+                ..
             } => QueryReply::CommandReply {
-                reply: match self.applied.check(command_id, fingerprint) {
+                reply: match self.seen(command_id, fingerprint) {
                     Seen::New => None,
                     Seen::Same(reply) => Some(reply.clone()),
                     Seen::Different => Some(id_reused(command_id)),
                 },
             },
-            Query::ListPendingOrders { user_id } => match self.accounts.get(user_id) {
-                Some(account) => QueryReply::PendingOrders {
-                    orders: account
-                        .orders
-                        .iter()
-                        .map(|id| self.orders[id].clone())
-                        .collect(),
-                },
+            Query::ListPendingOrders { user_id, page } => match self.accounts.get(user_id) {
+                Some(account) => {
+                    let (ids, next) = self.page(&account.orders, page, |id| id.0, OrderId);
+                    QueryReply::PendingOrders {
+                        orders: ids.map(|id| self.orders[id].clone()).collect(),
+                        next,
+                    }
+                }
                 None => not_found(),
             },
             Query::GetPrices => QueryReply::Prices {
                 quotes: self.quotes.iter().flatten().cloned().collect(),
             },
+        }
+    }
+
+    /// The ids of one page of `ids` (after `page.after`, at most the page size) and, when
+    /// more follow, the last id of the page.
+    fn page<'a, K: Ord + Copy>(
+        &self,
+        ids: &'a BTreeSet<K>,
+        page: &Page,
+        number: impl Fn(&K) -> u64,
+        key: impl Fn(u64) -> K,
+    ) -> (impl Iterator<Item = &'a K>, Option<u64>) {
+        let size = page
+            .limit
+            .map_or(usize::MAX, |l| l as usize)
+            .min(self.config.page_size)
+            .max(1);
+        let from = match page.after {
+            Some(after) => Bound::Excluded(key(after)),
+            None => Bound::Unbounded,
+        };
+        let mut rest = ids.range((from, Bound::Unbounded));
+        let listed: Vec<&K> = rest.by_ref().take(size).collect();
+        let next = match (rest.next(), listed.last()) {
+            (Some(_), Some(last)) => Some(number(last)),
+            _ => None,
+        };
+        (listed.into_iter(), next)
+    }
+
+    /// Answers a query as the service does, having applied the log through `last_applied`:
+    /// as [`Engine::query`], except that an id the engine no
+    /// longer knows although it applied the logged command (`logged_seq <= last_applied`) is
+    /// `command_id_expired`, so the caller stops asking.
+    pub fn answer(&self, query: &Query, last_applied: u64) -> QueryReply {
+        let answer = self.query(query);
+        match (query, &answer) {
+            (
+                Query::GetCommandReply {
+                    command_id,
+                    logged_seq: Some(seq),
+                    ..
+                },
+                QueryReply::CommandReply { reply: None },
+            ) if *seq <= last_applied => QueryReply::CommandReply {
+                reply: Some(Reply::Rejected(Rejection::new(
+                    RejectCode::CommandIdExpired,
+                    format!(
+                        "command id {command_id} was applied but is no longer remembered: its \
+                         first reply cannot be given again"
+                    ),
+                ))),
+            },
+            _ => answer,
         }
     }
 

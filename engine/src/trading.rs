@@ -106,10 +106,19 @@
 //!   they never use an old price and are not affected; placing or changing an order or a
 //!   position's levels checks them against the last price, however old (nothing fills then).
 //! - **Idempotency:** every command carries a command id; applying an id a second time changes
-//!   nothing and returns the first reply (a bounded window of recent ids and their commands'
-//!   SHA-256 fingerprints is part of the state); the same id with a different command is
-//!   `command_id_reused`, and so is the reply lookup of a duplicate (`GetCommandReply`) that
-//!   names a different command than the one applied under that id.
+//!   nothing and returns the first reply. The ids, their commands' SHA-256 fingerprints and
+//!   replies are part of the state, per user (every command names its user): each id is kept
+//!   at least `idempotency_ttl_ms` of log time (24 h) and each user keeps their newest
+//!   `idempotency_window` ids (10,000), so no other user's commands evict them. The same id
+//!   with a different command is `command_id_reused`, and so is the reply lookup of a
+//!   duplicate (`GetCommandReply`) that names a different command than the one applied under
+//!   that id. An id forgotten (older, or beyond the user's newest) is new again: applied
+//!   anew. The lookup of a duplicate whose logged sequence the engine has applied but whose
+//!   id it no longer knows is `command_id_expired` (answered by the service).
+//! - **Per-account limits:** at most `max_pending_orders` pending orders (200), else
+//!   `too_many_orders` (checked right after the account); at most `max_open_positions` open
+//!   positions (500), else `too_many_positions` for an open, and a pending order that fills
+//!   while its account is at the limit is cancelled `too_many_positions`.
 //! - **Determinism:** the state after a sequence of inputs is a pure function of it (time is
 //!   passed in). A snapshot restored and fed the remaining inputs equals the straight run.
 
@@ -128,6 +137,7 @@ use crate::idempotency::{Seen, Window};
 use crate::index::{QuoteKeys, TriggerIndex};
 use crate::math;
 use crate::order_index::OrderIndex;
+use crate::remembered::Remembered;
 use crate::trail_index::TrailIndex;
 
 /// What one input produced: the reply to a command (none for a price tick) and the events.
@@ -168,6 +178,8 @@ pub struct Engine {
     pub(crate) positions: BTreeMap<PositionId, Box<Position>>,
     pub(crate) quotes: [Option<PriceTick>; 3],
     pub(crate) next_position_id: u64,
+    /// The global window of command ids of snapshot formats 1 to 3 (see `legacy_until`);
+    /// empty in an engine started on format 4.
     pub(crate) applied: Window,
     /// Pending orders (this and the next two fields are absent in formats 1 and 2).
     #[serde(default)]
@@ -182,6 +194,14 @@ pub struct Engine {
     /// own times.
     #[serde(default)]
     pub(crate) quote_applied_at: [Option<TimestampMs>; 3],
+    /// The ids remembered per user and by time (this and the next field are absent before
+    /// format 4).
+    #[serde(default)]
+    pub(crate) remembered: Remembered,
+    /// When the old window read from an older snapshot is dropped: one idempotency ttl
+    /// after the first command applied since (its entries name no user and no time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) legacy_until: Option<TimestampMs>,
     #[serde(skip)]
     pub(crate) triggers: TriggerIndex,
     #[serde(skip)]
@@ -204,6 +224,8 @@ impl PartialEq for Engine {
             && self.next_order_id == other.next_order_id
             && self.trailed == other.trailed
             && self.quote_applied_at == other.quote_applied_at
+            && self.remembered == other.remembered
+            && self.legacy_until == other.legacy_until
     }
 }
 
@@ -233,18 +255,19 @@ pub(crate) fn price(d: Decimal) -> Option<Price> {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let window = Window::new(config.idempotency_window);
         Self {
             config,
             accounts: BTreeMap::new(),
             positions: BTreeMap::new(),
             quotes: [None, None, None],
             next_position_id: 1,
-            applied: window,
+            applied: Window::new(1),
             orders: BTreeMap::new(),
             next_order_id: first_id(),
             trailed: BTreeSet::new(),
             quote_applied_at: [None; 3],
+            remembered: Remembered::default(),
+            legacy_until: None,
             triggers: TriggerIndex::default(),
             order_index: OrderIndex::default(),
             trails: TrailIndex::default(),
@@ -253,6 +276,19 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Takes the idempotency and per-account limits of `config` (the rest of the state's
+    /// config, the asset table and the deposit, stays). The service calls it on a loaded
+    /// snapshot so the settings in effect apply; a clean stop snapshots its last input, so a
+    /// change made across one applies from the next input on (after a crash, the few inputs
+    /// replayed silently would be re-applied under the new limits).
+    pub fn set_limits(&mut self, config: &EngineConfig) {
+        self.config.idempotency_window = config.idempotency_window;
+        self.config.idempotency_ttl_ms = config.idempotency_ttl_ms;
+        self.config.max_pending_orders = config.max_pending_orders;
+        self.config.max_open_positions = config.max_open_positions;
+        self.config.page_size = config.page_size;
     }
 
     pub fn open_positions(&self) -> usize {
@@ -305,12 +341,14 @@ impl Engine {
         now: i64,
         events: &mut Vec<Event>,
     ) -> Reply {
+        self.forget_due(now);
         let fp = Fingerprint::of(&command);
-        match self.applied.check(&id, &fp) {
+        match self.seen(&id, &fp) {
             Seen::Same(reply) => return reply.clone(),
             Seen::Different => return id_reused(&id),
             Seen::New => {}
         }
+        let user_id = command.user_id();
         let result = match command {
             Command::CreateAccount { user_id } => self.create_account(user_id, now, events),
             Command::OpenPosition(open) => self.open(open, now, events),
@@ -330,8 +368,46 @@ impl Engine {
             Ok(accepted) => Reply::Accepted(accepted),
             Err(rejection) => Reply::Rejected(rejection),
         };
-        self.applied.remember(id, fp, reply.clone());
+        self.remember(id, user_id, fp, reply.clone(), now);
         reply
+    }
+
+    /// What the engine remembers of a command id: per user, then the old window.
+    pub(crate) fn seen(&self, id: &CommandId, fp: &Fingerprint) -> Seen<'_> {
+        match self.remembered.check(id, fp) {
+            Seen::New => self.applied.check(id, fp),
+            known => known,
+        }
+    }
+
+    /// Forgets the ids due at `now`: those remembered a ttl ago or longer, and the old
+    /// window of an older snapshot once its ttl is up (it starts at the first command after
+    /// the restore: its entries carry no time).
+    fn forget_due(&mut self, now: TimestampMs) {
+        let ttl_ms = self.config.idempotency_ttl_ms;
+        self.remembered.expire(now, ttl_ms);
+        if !self.applied.is_empty() {
+            match self.legacy_until {
+                None => self.legacy_until = Some(now.saturating_add(ttl_ms)),
+                Some(until) if now >= until => {
+                    self.applied = Window::new(1);
+                    self.legacy_until = None;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn remember(
+        &mut self,
+        id: CommandId,
+        user: UserId,
+        fp: Fingerprint,
+        reply: Reply,
+        now: TimestampMs,
+    ) {
+        let per_user = self.config.idempotency_window;
+        self.remembered.remember(id, user, fp, reply, now, per_user);
     }
 
     fn create_account(
@@ -363,6 +439,13 @@ impl Engine {
         Ok(Accepted::AccountCreated {
             account: self.summary(user_id).expect("account was just inserted"),
         })
+    }
+
+    /// Whether the account has the most open positions allowed (no account: no).
+    pub(crate) fn at_position_limit(&self, user_id: UserId) -> bool {
+        self.accounts
+            .get(&user_id)
+            .is_some_and(|a| a.open.len() >= self.config.max_open_positions)
     }
 
     pub(crate) fn quote(&self, asset: Asset) -> Option<&PriceTick> {

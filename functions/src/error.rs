@@ -92,6 +92,12 @@ impl ApiError {
             Self::Rejected(r) if r.code == RejectCode::CommandIdReused => {
                 "this Idempotency-Key was already used for a different request".into()
             }
+            Self::Rejected(r) if r.code == RejectCode::CommandIdExpired => {
+                "this Idempotency-Key's request was applied, but too long ago (or too many \
+                 requests of this account ago) for its first answer to be given again; \
+                 check the state (e.g. GET /api/v1/trade/open) and use a new key"
+                    .into()
+            }
             Self::Rejected(r) => r.message.clone(),
             Self::Unavailable(_) => "a dependency is unavailable, retry later".into(),
             Self::Busy(_) => "the server is busy, retry later".into(),
@@ -108,6 +114,7 @@ fn rejection_status(code: RejectCode) -> (StatusCode, &'static str) {
         }
         RejectCode::CommandIdReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
         RejectCode::AccountExists => (StatusCode::CONFLICT, code.as_str()),
+        RejectCode::CommandIdExpired => (StatusCode::CONFLICT, "idempotency_key_expired"),
         // `price_stale` too, like `no_price`: the engine did answer (and its Idempotency-Key
         // keeps that answer), so it is no 503; the client retries with a new key once the
         // price is fresh again.

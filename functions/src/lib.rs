@@ -25,6 +25,7 @@ pub mod history;
 pub mod input;
 pub mod lambda;
 pub mod limits;
+pub mod listing;
 pub mod market;
 pub mod observe;
 pub mod openapi;

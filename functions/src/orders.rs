@@ -9,6 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderMap, StatusCode};
 use bus::{
     Accepted, Asset, Command, CommandEnvelope, Leverage, ModifyOrder, OrderId, OrderType,
@@ -23,10 +24,9 @@ use crate::auth::AuthUser;
 use crate::body::{JsonBody, command_id};
 use crate::error::ApiError;
 use crate::input::{self, Expiry};
+use crate::listing;
 use crate::state::AppState;
-use crate::trade::{
-    IdempotencyKey, engine_query, levels, rule, send, unexpected, unexpected_reply,
-};
+use crate::trade::{IdempotencyKey, levels, rule, send, unexpected, unexpected_reply};
 use crate::views::{OrderBody, OrderStatus};
 
 /// A limit or stop order. Its stop-loss and take-profit are checked against its price (a
@@ -102,6 +102,9 @@ struct Answer {
 struct PendingList {
     /// In the order they were placed.
     orders: Vec<OrderBody>,
+    /// With `limit`: the `after` of the next page; null on the last page and without `limit`.
+    #[schema(required = true, pattern = r"^[0-9]{1,18}$")]
+    next: Option<String>,
 }
 
 /// The routes with their OpenAPI operations.
@@ -274,8 +277,10 @@ async fn modify(
     operation_id = "listPendingOrders",
     tag = "orders",
     security(("bearer" = [])),
+    params(listing::Params),
     responses(
         (status = 200, description = "Pending orders", body = PendingList),
+        (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 404, response = crate::openapi::NotFound),
         (status = 503, response = crate::openapi::Unavailable),
@@ -286,14 +291,20 @@ async fn modify(
 async fn list_pending(
     State(state): State<AppState>,
     user: AuthUser,
+    params: Result<axum::extract::Query<listing::Params>, QueryRejection>,
 ) -> Result<Json<PendingList>, ApiError> {
-    match engine_query(&state, Query::ListPendingOrders { user_id: user.0 }).await? {
-        QueryReply::PendingOrders { orders } => Ok(Json(PendingList {
-            orders: orders
+    let page = listing::requested(params)?;
+    let user_id = user.0;
+    let query = |page| Query::ListPendingOrders { user_id, page };
+    let items = |reply| match reply {
+        QueryReply::PendingOrders { orders, next } => {
+            let bodies = orders
                 .iter()
-                .map(|o| OrderBody::new(o, OrderStatus::Pending))
-                .collect(),
-        })),
+                .map(|o| OrderBody::new(o, OrderStatus::Pending));
+            Ok((bodies.collect(), next))
+        }
         other => Err(unexpected_reply(other)),
-    }
+    };
+    let (orders, next) = listing::list(&state, page, query, items).await?;
+    Ok(Json(PendingList { orders, next }))
 }

@@ -7,6 +7,7 @@
 //! is 409 `idempotency_key_reused` (the engine's `command_id_reused`).
 
 use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
 use bus::{
@@ -23,6 +24,7 @@ use crate::auth::AuthUser;
 use crate::body::{JsonBody, command_id, finish};
 use crate::error::{ApiError, engine_error};
 use crate::input;
+use crate::listing;
 use crate::state::AppState;
 use crate::views::{ClosedBody, OpenBody, PositionBody};
 
@@ -120,7 +122,11 @@ struct Closed {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = OpenPositions)]
 struct OpenList {
+    /// In id (open) order.
     positions: Vec<OpenBody>,
+    /// With `limit`: the `after` of the next page; null on the last page and without `limit`.
+    #[schema(required = true, pattern = r"^[0-9]{1,18}$")]
+    next: Option<String>,
 }
 
 /// The routes with their OpenAPI operations.
@@ -369,8 +375,10 @@ async fn modify(
     operation_id = "listOpenPositions",
     tag = "trade",
     security(("bearer" = [])),
+    params(listing::Params),
     responses(
         (status = 200, description = "Open positions", body = OpenList),
+        (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 404, response = crate::openapi::NotFound),
         (status = 503, response = crate::openapi::Unavailable),
@@ -381,11 +389,17 @@ async fn modify(
 async fn list_open(
     State(state): State<AppState>,
     user: AuthUser,
+    params: Result<axum::extract::Query<listing::Params>, QueryRejection>,
 ) -> Result<Json<OpenList>, ApiError> {
-    match engine_query(&state, Query::ListOpenPositions { user_id: user.0 }).await? {
-        QueryReply::OpenPositions { positions } => Ok(Json(OpenList {
-            positions: positions.iter().map(OpenBody::from).collect(),
-        })),
+    let page = listing::requested(params)?;
+    let user_id = user.0;
+    let query = |page| Query::ListOpenPositions { user_id, page };
+    let items = |reply| match reply {
+        QueryReply::OpenPositions { positions, next } => {
+            Ok((positions.iter().map(OpenBody::from).collect(), next))
+        }
         other => Err(unexpected_reply(other)),
-    }
+    };
+    let (positions, next) = listing::list(&state, page, query, items).await?;
+    Ok(Json(OpenList { positions, next }))
 }

@@ -237,9 +237,14 @@ impl EngineClient {
             .map_err(publish_error)?;
         if ack.duplicate {
             // The first publish of this message id is the one the engine answers; ask for its
-            // reply, naming the command, so that a reused id gets `command_id_reused`.
+            // reply, naming the command, so that a reused id gets `command_id_reused`. A
+            // duplicate's ack carries the first publish's sequence: once the engine has
+            // applied that far and no longer remembers the id, it says `command_id_expired`
+            // instead of "not yet", so this never polls into a timeout.
             drop(slot);
-            return self.applied_reply(&id, fingerprint, deadline).await;
+            return self
+                .applied_reply(&id, fingerprint, ack.sequence, deadline)
+                .await;
         }
         match timeout_at(deadline, rx).await {
             Ok(Ok(bytes)) => decode(&bytes),
@@ -248,17 +253,20 @@ impl EngineClient {
         }
     }
 
-    /// Polls the engine for the reply to `id` (with this fingerprint) until it has applied it
-    /// or `deadline` passes.
+    /// Polls the engine for the reply to `id` (with this fingerprint, logged at `logged_seq`)
+    /// until it has applied it or `deadline` passes.
     async fn applied_reply(
         &self,
         id: &CommandId,
         fingerprint: Fingerprint,
+        logged_seq: u64,
         deadline: Instant,
     ) -> Result<Reply, BusError> {
         let query = Query::GetCommandReply {
             command_id: id.clone(),
             fingerprint,
+            // An ack without a sequence (0) names nothing: poll as before.
+            logged_seq: (logged_seq > 0).then_some(logged_seq),
         };
         let mut pause = Duration::from_millis(2);
         loop {

@@ -90,12 +90,15 @@ fn place(n: u64) -> Command {
     })
 }
 
-/// An engine with `positions` open BTC positions and a quote at 65,000 (idempotency window
-/// 10,000, so every command's fresh id makes the window evict).
+/// An engine with `positions` open BTC positions and a quote at 65,000 (10 ids remembered
+/// per user, 10,000 in all, so every command's fresh id makes its user's window evict; no
+/// per-account caps: a thousand accounts hold a million positions).
 pub fn engine_with(positions: u64) -> Engine {
     let config = EngineConfig {
         initial_balance: Decimal::new(1_000_000_000, 0),
-        idempotency_window: 10_000,
+        idempotency_window: 10,
+        max_open_positions: usize::MAX,
+        max_pending_orders: usize::MAX,
         ..Default::default()
     };
     let mut engine = Engine::new(config);

@@ -1,7 +1,7 @@
 //! The hot path: apply a batch of `ENGINE` inputs in stream order, send each reply to its
 //! caller at once, publish the batch's events into `EVENTS` as one message (a few when large,
 //! see `bus::events`), and only when JetStream has stored them ack the batch. Queries are
-//! answered from the same state between batches.
+//! answered from the same state between batches (their encoding and sending off the loop).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +10,8 @@ use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMes
 use bus::events::{EventKey, LoggedEvent, MAX_BATCH_BYTES, encode_batches};
 use bus::nats::{REPLY_TO_HEADER, timestamp_ms};
 use bus::request_id::of_headers;
-use bus::{EngineInput, Envelope, Event, Names, Query};
+use bus::{EngineInput, Envelope, Event, Names, Query, QueryReply};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::ServiceError;
@@ -66,6 +67,7 @@ pub struct Processor {
     /// The current batch's events, in key order (kept to reuse its allocation).
     events: Vec<LoggedEvent>,
     metrics: EngineMetrics,
+    answers: Answers,
 }
 
 fn nats<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServiceError {
@@ -82,6 +84,7 @@ impl Processor {
         published: Published,
     ) -> Self {
         let js = jetstream::new(client.clone());
+        let answers = Answers::start(client.clone());
         Self {
             engine,
             last_seq,
@@ -91,6 +94,7 @@ impl Processor {
             published,
             events: Vec::new(),
             metrics: EngineMetrics::new(),
+            answers,
         }
     }
 
@@ -192,7 +196,9 @@ impl Processor {
         Ok(stored)
     }
 
-    /// Answers one query (core NATS request/reply) from the current state.
+    /// Answers one query (core NATS request/reply) from the current state: the answer (a
+    /// bounded page for listings) is taken here, between batches; encoding and sending it
+    /// happen on the [`Answers`] task, off the apply loop.
     pub async fn answer(&self, msg: async_nats::Message) {
         let Some(reply_to) = msg.reply else {
             return;
@@ -204,10 +210,47 @@ impl Processor {
                 return;
             }
         };
-        let answer = self.engine.query(&query);
-        let body = Envelope::new(self.last_seq, 0, answer).encode();
-        if let Err(e) = self.client.publish(reply_to, body.into()).await {
-            tracing::warn!("could not answer a query: {e}");
+        let answer = self.engine.answer(&query, self.last_seq);
+        self.answers.send(reply_to, self.last_seq, answer).await;
+    }
+}
+
+/// Query answers waiting to be encoded and sent.
+const ANSWER_QUEUE: usize = 1024;
+
+type Answer = (async_nats::Subject, u64, QueryReply);
+
+/// The task that encodes and sends query answers. Its queue is bounded: when it is full the
+/// loop waits for room (queries then slow down; inputs are not lost, they wait in the log).
+/// The task ends when the processor (the sender) is dropped, and is aborted with it.
+struct Answers {
+    queue: mpsc::Sender<Answer>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Answers {
+    fn start(client: async_nats::Client) -> Self {
+        let (queue, mut rx) = mpsc::channel::<Answer>(ANSWER_QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some((reply_to, seq, answer)) = rx.recv().await {
+                let body = Envelope::new(seq, 0, answer).encode();
+                if let Err(e) = client.publish(reply_to, body.into()).await {
+                    tracing::warn!("could not answer a query: {e}");
+                }
+            }
+        });
+        Self { queue, task }
+    }
+
+    async fn send(&self, reply_to: async_nats::Subject, seq: u64, answer: QueryReply) {
+        if self.queue.send((reply_to, seq, answer)).await.is_err() {
+            tracing::warn!("the query answer task stopped");
         }
+    }
+}
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -40,7 +40,8 @@ pub async fn load_newest(
             .await
             .and_then(|blob| decode(&blob, meta.last_seq).map_err(ServiceError::Snapshot));
         match loaded {
-            Ok(engine) => {
+            Ok(mut engine) => {
+                engine.set_limits(config);
                 tracing::info!(id = meta.id, last_seq = meta.last_seq, "loaded snapshot");
                 return Ok((engine, meta.last_seq));
             }

@@ -45,6 +45,12 @@ pub struct Settings {
     /// `ENGINE_BATCH`: inputs pulled and applied per batch (default 256).
     pub batch: usize,
     pub streams: StreamSettings,
+    /// The engine's rules. From the environment: `ENGINE_IDEMPOTENCY_TTL_SECS` (how long a
+    /// command id is remembered at least, default 86,400 = 24 h), `ENGINE_IDEMPOTENCY_PER_USER`
+    /// (ids remembered per user, default 10,000), `ENGINE_MAX_PENDING_ORDERS` (per account,
+    /// 200), `ENGINE_MAX_OPEN_POSITIONS` (per account, 500), `ENGINE_PAGE_SIZE` (items per
+    /// page of a listing query, 100). A snapshot carries the values it was taken with; these
+    /// replace them when it loads (see [`crate::Engine::set_limits`]).
     pub engine: EngineConfig,
 }
 
@@ -63,6 +69,11 @@ struct Vars {
     engine_batch: Option<usize>,
     engine_allow_simulated: Option<bool>,
     engine_price_stale_after_ms: Option<u64>,
+    engine_idempotency_ttl_secs: Option<u32>,
+    engine_idempotency_per_user: Option<usize>,
+    engine_max_pending_orders: Option<usize>,
+    engine_max_open_positions: Option<usize>,
+    engine_page_size: Option<usize>,
 }
 
 fn default_instance_id(env: &Env) -> String {
@@ -128,7 +139,26 @@ impl Settings {
                 .map_or(d.lock_ttl, |ms| Duration::from_millis(ms.max(500))),
             batch: v.engine_batch.unwrap_or(d.batch).clamp(1, 10_000),
             streams: d.streams,
-            engine,
+            engine: EngineConfig {
+                idempotency_ttl_ms: v
+                    .engine_idempotency_ttl_secs
+                    .map_or(engine.idempotency_ttl_ms, |s| i64::from(s.max(1)) * 1_000),
+                idempotency_window: v
+                    .engine_idempotency_per_user
+                    .unwrap_or(engine.idempotency_window)
+                    .max(1),
+                max_pending_orders: v
+                    .engine_max_pending_orders
+                    .unwrap_or(engine.max_pending_orders),
+                max_open_positions: v
+                    .engine_max_open_positions
+                    .unwrap_or(engine.max_open_positions),
+                page_size: v
+                    .engine_page_size
+                    .unwrap_or(engine.page_size)
+                    .clamp(1, 10_000),
+                ..engine
+            },
         })
     }
 }
@@ -165,6 +195,11 @@ mod tests {
             ("ENGINE_LOCK_TTL_MS", "5s"),
             ("ENGINE_BATCH", "big"),
             ("ENGINE_PREFIX", "a b"),
+            ("ENGINE_IDEMPOTENCY_TTL_SECS", "1d"),
+            ("ENGINE_IDEMPOTENCY_PER_USER", "-5"),
+            ("ENGINE_MAX_PENDING_ORDERS", "many"),
+            ("ENGINE_MAX_OPEN_POSITIONS", "1.5"),
+            ("ENGINE_PAGE_SIZE", "x"),
         ] {
             let err = Settings::from_vars(&env(&[(name, value)]))
                 .err()
@@ -181,6 +216,29 @@ mod tests {
         assert_eq!((s.batch, s.purge_inputs), (64, false));
         assert_eq!((s.instance_id.as_str(), s.snapshot_keep), ("e1", 2));
         assert_eq!(s.lock_ttl, Duration::from_millis(5_000));
+        let d = EngineConfig::default();
+        assert_eq!(
+            (d.idempotency_ttl_ms, d.idempotency_window),
+            (86_400_000, 10_000)
+        );
+        assert_eq!(
+            (d.max_pending_orders, d.max_open_positions, d.page_size),
+            (200, 500, 100)
+        );
+        let s = Settings::from_vars(&env(&[
+            ("ENGINE_IDEMPOTENCY_TTL_SECS", "60"),
+            ("ENGINE_IDEMPOTENCY_PER_USER", "5"),
+            ("ENGINE_MAX_PENDING_ORDERS", "3"),
+            ("ENGINE_MAX_OPEN_POSITIONS", "4"),
+            ("ENGINE_PAGE_SIZE", "2"),
+        ]))
+        .expect("reads");
+        let e = &s.engine;
+        assert_eq!((e.idempotency_ttl_ms, e.idempotency_window), (60_000, 5));
+        assert_eq!(
+            (e.max_pending_orders, e.max_open_positions, e.page_size),
+            (3, 4, 2)
+        );
     }
 
     #[test]

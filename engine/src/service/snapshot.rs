@@ -13,7 +13,10 @@ use super::ServiceError;
 use crate::Engine;
 
 /// The blob format this build writes. 4: the state carries the log time each asset's quote was
-/// applied at (for `price_stale`) and the configuration the price rules.
+/// applied at (for `price_stale`), the configuration the price rules and the per-account
+/// limits, and command ids are remembered per user and by time (`remembered`; the old global
+/// window `applied` is still read, and dropped one idempotency ttl after the first command
+/// since).
 /// 3: the state carries pending orders, the next order id
 /// and which stop-losses their trailing stop set (and positions their trailing distance).
 /// 2: command fingerprints are SHA-256 ([`bus::Fingerprint`]) and shown liquidation prices
@@ -21,9 +24,9 @@ use crate::Engine;
 pub const FORMAT: i32 = 4;
 /// Older formats are still read, never refused: recovery must not fall back past them,
 /// because the inputs at or below the oldest kept snapshot are purged from `ENGINE`.
-/// Format 3 reads as today's state with each quote applied at its tick's own time (and the
-/// price rules at their defaults, replaced by the settings at start); format 2 also without
-/// orders or trails (the fields default); format 1
+/// Format 3 reads as today's state with the old window and each quote applied at its tick's
+/// own time (the price rules and limits at their defaults, replaced by the settings at start);
+/// format 2 also without orders or trails (the fields default); format 1
 /// (a `std::hash` fingerprint, liquidation prices rounded towards the open) through
 /// [`Engine::restore_format_1`].
 const FORMAT_3: &str = "3";

@@ -125,6 +125,14 @@ fn check_accounts(
         );
         prop_assert!(balance >= Decimal::ZERO);
         prop_assert!(free_margin(engine, user(u)) >= Decimal::ZERO);
+        let limits = engine.config();
+        let positions = engine.positions().filter(|p| p.user_id == user(u)).count();
+        let orders = engine.orders().filter(|o| o.user_id == user(u)).count();
+        prop_assert!(
+            positions <= limits.max_open_positions,
+            "{positions} positions"
+        );
+        prop_assert!(orders <= limits.max_pending_orders, "{orders} orders");
     }
     Ok(())
 }

@@ -530,30 +530,74 @@ fn a_rejected_command_is_remembered_too() {
 }
 
 #[test]
-fn the_idempotency_window_is_bounded() {
+fn the_idempotency_window_is_bounded_per_user() {
     let config = engine::EngineConfig {
         idempotency_window: 2,
         ..Default::default()
     };
     let mut w = World::with_config(config);
     let create = |n| Command::CreateAccount { user_id: user(n) };
-    w.command_with_id("a", create(1));
-    w.command_with_id("b", create(2));
-    w.command_with_id("c", create(3));
-    // "a" fell out of the window: the same command is applied afresh (and refused as a
-    // duplicate account by the rules, not by the window).
+    let first = w.command_with_id("a", create(1)).reply;
+    w.command_with_id("b", create(1));
+    // Other users' commands never evict user 1's ids.
+    for n in 0..10 {
+        w.command_with_id(&format!("other-{n}"), create(2 + n));
+    }
+    assert_eq!(w.command_with_id("a", create(1)).reply, first);
+    w.command_with_id("c", create(1));
+    // Past user 1's newest two, "a" is forgotten: the same command is applied afresh (and
+    // refused as a duplicate account by the rules, not by the window).
     let again = w.command_with_id("a", create(1));
     assert_eq!(
         again.reply.as_ref().and_then(rejection_code),
         Some(RejectCode::AccountExists)
     );
     let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
-        command_id: bus::CommandId::new("c").expect("id"),
-        fingerprint: Fingerprint::of(&create(3)),
+        command_id: bus::CommandId::new("other-0").expect("id"),
+        fingerprint: Fingerprint::of(&create(2)),
+        logged_seq: None,
     }) else {
         panic!("command reply");
     };
     assert!(matches!(reply, Some(Reply::Accepted(_))));
+}
+
+/// An id is remembered for the ttl of log time (whatever else happens), then forgotten.
+#[test]
+fn an_id_is_remembered_for_the_ttl() {
+    let mut w = btc_world();
+    let ttl = w.engine.config().idempotency_ttl_ms;
+    let open = Command::OpenPosition(open_cmd(user(ALICE), Asset::Btc, Side::Buy, "0.01", 10));
+    let first = w.command_with_id("k", open.clone()).reply;
+    // Each input is 1 ms after the previous: the retry comes 1 ms before the ttl is up ...
+    w.now += ttl - 3;
+    w.tick(Asset::Btc, "64999.50", "65000.50");
+    assert_eq!(w.command_with_id("k", open.clone()).reply, first);
+    assert_eq!(w.engine.open_positions(), 1);
+    // ... and this one as it is up.
+    let again = w.command_with_id("k", open).reply;
+    assert_ne!(again, first, "forgotten after the ttl: a new command");
+    assert_eq!(w.engine.open_positions(), 2);
+}
+
+/// The service's answer to a duplicate's lookup: `command_id_expired` once the engine has
+/// applied the logged command and does not remember it; none while it has not applied it.
+#[test]
+fn a_forgotten_duplicate_is_answered_expired() {
+    let w = btc_world();
+    let lookup = |seq| Query::GetCommandReply {
+        command_id: bus::CommandId::new("gone").expect("id"),
+        fingerprint: Fingerprint::of(&Command::CreateAccount { user_id: user(9) }),
+        logged_seq: seq,
+    };
+    let answer = |q: &Query, applied| match w.engine.answer(q, applied) {
+        QueryReply::CommandReply { reply } => reply,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(answer(&lookup(Some(10)), 9), None, "not applied yet");
+    assert_eq!(answer(&lookup(None), 10), None, "an older caller");
+    let expired = answer(&lookup(Some(10)), 10).expect("an answer");
+    assert_eq!(rejection_code(&expired), Some(RejectCode::CommandIdExpired));
 }
 
 /// The duplicate path's lookup names the command: the reply to that command, the reused-id
@@ -574,6 +618,7 @@ fn the_reply_lookup_checks_the_fingerprint(
     let QueryReply::CommandReply { reply } = w.engine.query(&Query::GetCommandReply {
         command_id: bus::CommandId::new(id).expect("id"),
         fingerprint: Fingerprint::of(&open(quantity)),
+        logged_seq: None,
     }) else {
         panic!("command reply");
     };
@@ -592,12 +637,13 @@ fn open_positions_are_listed_with_their_floating_pnl() {
     let p = w.opened(open_cmd(user(ALICE), Asset::Btc, Side::Sell, "0.01", 10));
     w.opened(open_cmd(user(BOB), Asset::Btc, Side::Buy, "0.01", 10));
     w.tick(Asset::Btc, "64000.00", "64000.50");
-    let QueryReply::OpenPositions { positions } = w.engine.query(&Query::ListOpenPositions {
+    let QueryReply::OpenPositions { positions, next } = w.engine.query(&Query::ListOpenPositions {
         user_id: user(ALICE),
+        page: bus::Page::default(),
     }) else {
         panic!("positions");
     };
-    assert_eq!(positions.len(), 1, "only Alice's own");
+    assert_eq!((positions.len(), next), (1, None), "only Alice's own");
     assert_eq!(positions[0].position.id, p.id);
     assert_eq!(positions[0].current_price, Some(price("64000.50")));
     assert_eq!(positions[0].unrealized_pnl.value(), dec("9.99"));

@@ -95,11 +95,14 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
     };
     assert_eq!(account.used_margin.to_string(), "650.01");
     let positions = client
-        .query(Query::ListOpenPositions { user_id: alice })
+        .query(Query::ListOpenPositions {
+            user_id: alice,
+            page: bus::Page::default(),
+        })
         .await
         .expect("positions");
     assert!(
-        matches!(positions, QueryReply::OpenPositions { ref positions } if positions.len() == 1)
+        matches!(positions, QueryReply::OpenPositions { ref positions, next: None } if positions.len() == 1)
     );
     let prices = client.query(Query::GetPrices).await.expect("prices");
     assert!(matches!(prices, QueryReply::Prices { ref quotes } if quotes.len() == 1));
@@ -107,6 +110,7 @@ async fn every_command_and_query_round_trips_and_retries_return_the_first_reply(
         .query(Query::GetCommandReply {
             command_id: bus::CommandId::new("c2").expect("id"),
             fingerprint: bus::Fingerprint::of(&open(alice, Asset::Btc, Side::Buy, "0.1", 10)),
+            logged_seq: None,
         })
         .await
         .expect("command reply");

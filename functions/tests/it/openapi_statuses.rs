@@ -205,6 +205,10 @@ async fn live_trading(probe: &mut Probe<'_>, token: &str, orphan: &str) {
         probe.get(path, None).await;
         probe.get(path, Some(orphan)).await; // 404 account_not_found
     }
+    for path in ["/api/v1/trade/open", PLACE] {
+        probe.get(&format!("{path}?limit=2"), Some(token)).await;
+        probe.get(&format!("{path}?limit=0"), Some(token)).await; // 400 invalid_query
+    }
     for path in ["/api/v1/trade/closed", ORDER_HISTORY] {
         probe.get(&format!("{path}?limit=10"), Some(token)).await;
         probe.get(&format!("{path}?limit=0"), Some(token)).await;

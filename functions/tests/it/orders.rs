@@ -299,3 +299,80 @@ async fn order_rules_are_422_and_malformed_orders_400() {
         "refused changes change nothing"
     );
 }
+
+/// Issue 24, item 7: past the pending-order cap a placement is 422 `too_many_orders`; the
+/// listing pages through every order exactly once; an order that fills while its account is
+/// at the open-position cap is cancelled `too_many_positions` (and persisted so).
+#[tokio::test]
+async fn orders_past_the_cap_are_422_pages_list_each_once_and_a_fill_past_the_position_cap_is_cancelled()
+ {
+    let p = Platform::with_engine(|es| {
+        es.engine.max_pending_orders = 5;
+        es.engine.max_open_positions = 1;
+        es.engine.page_size = 2;
+    })
+    .await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, token) = p.user().await;
+    let t = Some(token.as_str());
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let (status, body) = p.post(ORDERS, t, buy_limit(&format!("5900{n}"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["order"]["id"].clone());
+    }
+    let (status, body) = p.post(ORDERS, t, buy_limit("58000")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "too_many_orders"),
+        "{body}"
+    );
+
+    let (_, all) = p.get(ORDERS, t).await;
+    let listed: Vec<Value> = all["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| o["id"].clone())
+        .collect();
+    assert_eq!((listed, &all["next"]), (ids.clone(), &Value::Null));
+    let mut paged = Vec::new();
+    let mut query = "?limit=3".to_string();
+    for _ in 0..10 {
+        let (status, page) = p.get(&format!("{ORDERS}{query}"), t).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        paged.extend(
+            page["orders"]
+                .as_array()
+                .expect("orders")
+                .iter()
+                .map(|o| o["id"].clone()),
+        );
+        match page["next"].as_str() {
+            Some(next) => query = format!("?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ids, "each order once, in placement order");
+
+    // One open position fills the cap: the order that triggers (59004 only) is cancelled.
+    let open = json!({ "asset": "BTC", "side": "buy", "quantity": "0.01", "leverage": 10 });
+    let (status, body) = p.post("/api/v1/trade/open", t, open).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    p.tick(Asset::Btc, "59003.00", "59003.50").await;
+    let history = p
+        .get_until("/api/v1/trade/orders/history", &token, |b| {
+            len(b, "orders") == 1
+        })
+        .await;
+    assert_eq!(
+        (
+            &history["orders"][0]["id"],
+            &history["orders"][0]["cancelReason"]
+        ),
+        (&ids[4], &json!("too_many_positions")),
+        "{history}"
+    );
+    let (_, left) = p.get(ORDERS, t).await;
+    assert_eq!(len(&left, "orders"), 4, "{left}");
+}

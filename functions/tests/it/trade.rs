@@ -403,3 +403,185 @@ async fn an_accounts_commands_over_its_rate_are_429_and_other_accounts_are_serve
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// Sends `n` rejected commands straight into the engine (closes of a position that does not
+/// exist), spread over 1,000 users who have no account, 256 at a time.
+async fn flood_of_rejections(p: &Platform, n: usize) {
+    use futures_util::StreamExt;
+    let users: Vec<bus::UserId> = (0..1_000)
+        .map(|_| bus::UserId(uuid::Uuid::new_v4()))
+        .collect();
+    let sends = (0..n).map(|i| {
+        let command = bus::Command::ClosePosition {
+            user_id: users[i % users.len()],
+            position_id: bus::PositionId(u64::MAX),
+        };
+        let id = bus::CommandId::new(format!("flood-{i}")).expect("id");
+        p.engine.send(bus::CommandEnvelope { id, command })
+    });
+    let mut replies = futures_util::stream::iter(sends).buffer_unordered(256);
+    let mut rejected = 0;
+    while let Some(reply) = replies.next().await {
+        match reply {
+            Ok(bus::Reply::Rejected(_)) => rejected += 1,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    assert_eq!(rejected, n);
+}
+
+/// Issue 24, item 1: a keyed retry gets the first answer whatever other users did meanwhile
+/// (100,001 of their commands) and after JetStream's duplicate window (1 s here, 2 min by
+/// default) has passed, so the retry is logged again and answered from the engine's memory;
+/// the same after a snapshot and a restart of the engine.
+#[tokio::test]
+async fn a_keyed_retry_gets_the_first_answer_after_a_flood_and_the_dedup_window() {
+    let mut p = Platform::with_engine(|es| {
+        es.streams.duplicate_window = Duration::from_secs(1);
+    })
+    .await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, token) = p.user().await;
+    let key = [("idempotency-key", "open-before-the-flood")];
+    async fn open(p: &Platform, token: &str, key: &[(&str, &str)]) -> (StatusCode, Value) {
+        let body = Some(open_btc("0.01", 10));
+        p.call(Method::POST, "/api/v1/trade/open", Some(token), key, body)
+            .await
+    }
+    let (status, first) = open(&p, &token, &key).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let opened_at = std::time::Instant::now();
+
+    flood_of_rejections(&p, 100_001).await;
+    // Past the duplicate window (the flood takes longer on any machine; this makes sure).
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(opened_at.elapsed())).await;
+
+    let one_position = |body: Value| {
+        let positions = body["positions"].as_array().cloned().unwrap_or_default();
+        assert_eq!(positions.len(), 1, "traded once: {body}");
+        positions[0]["id"].clone()
+    };
+    let (status, retry) = open(&p, &token, &key).await;
+    assert_eq!(status, StatusCode::CREATED, "{retry}");
+    assert_eq!(retry, first, "the retry gets the first answer");
+    let (_, list) = p.get("/api/v1/trade/open", Some(&token)).await;
+    assert_eq!(one_position(list), first["position"]["id"]);
+
+    p.restart_engine().await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (status, again) = open(&p, &token, &key).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again, first, "after a snapshot and a restart too");
+    let (_, list) = p.get("/api/v1/trade/open", Some(&token)).await;
+    assert_eq!(one_position(list), first["position"]["id"]);
+}
+
+/// A retry inside JetStream's duplicate window of a request the engine no longer remembers
+/// (the user sent more than their window of newer commands) is a clear 409
+/// `idempotency_key_expired` at once, not a poll into a 504.
+#[tokio::test]
+async fn a_duplicate_the_engine_forgot_is_409_expired_not_a_timeout() {
+    let p = Platform::with_engine(|es| es.engine.idempotency_window = 2).await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, token) = p.user().await;
+    let open = |key: &'static str| {
+        let token = token.clone();
+        let p = &p;
+        async move {
+            p.call(
+                Method::POST,
+                "/api/v1/trade/open",
+                Some(&token),
+                &[("idempotency-key", key)],
+                Some(open_btc("0.01", 10)),
+            )
+            .await
+        }
+    };
+    for key in ["k1", "k2", "k3"] {
+        let (status, body) = open(key).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let asked = std::time::Instant::now();
+    let (status, body) = open("k1").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "idempotency_key_expired"),
+        "{body}"
+    );
+    assert!(
+        asked.elapsed() < p.settings.engine_timeout,
+        "answered before the engine timeout"
+    );
+    let (status, body) = open("k3").await;
+    assert_eq!(status, StatusCode::CREATED, "still remembered: {body}");
+    let (_, list) = p.get("/api/v1/trade/open", Some(&token)).await;
+    assert_eq!(list["positions"].as_array().map(Vec::len), Some(3));
+}
+
+/// Issue 24, item 7: past the open-position cap an open is 422 `too_many_positions`; the
+/// listing pages through every position exactly once.
+#[tokio::test]
+async fn opens_past_the_cap_are_422_and_pages_list_each_position_once() {
+    let p = Platform::with_engine(|es| {
+        es.engine.max_open_positions = 5;
+        es.engine.page_size = 2;
+    })
+    .await;
+    p.tick(Asset::Btc, "60000.00", "60010.00").await;
+    let (_, token) = p.user().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = p
+            .post("/api/v1/trade/open", Some(&token), open_btc("0.01", 10))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["position"]["id"].clone());
+    }
+    let (status, body) = p
+        .post("/api/v1/trade/open", Some(&token), open_btc("0.01", 10))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "too_many_positions"),
+        "{body}"
+    );
+
+    // Without `limit`: everything (the engine's pages of 2 are joined), `next` null.
+    let (status, all) = p.get("/api/v1/trade/open", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let listed: Vec<Value> = all["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .map(|x| x["id"].clone())
+        .collect();
+    assert_eq!((listed, &all["next"]), (ids.clone(), &Value::Null));
+    // With `limit`: pages, each item once, in id order.
+    let mut paged = Vec::new();
+    let mut query = "?limit=2".to_string();
+    for _ in 0..10 {
+        let (status, page) = p
+            .get(&format!("/api/v1/trade/open{query}"), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["positions"].as_array().expect("positions");
+        assert!(items.len() <= 2);
+        paged.extend(items.iter().map(|x| x["id"].clone()));
+        match page["next"].as_str() {
+            Some(next) => query = format!("?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ids);
+    for bad in ["?limit=0", "?limit=501", "?after=x", "?after=", "?cursor=1"] {
+        let (status, body) = p
+            .get(&format!("/api/v1/trade/open{bad}"), Some(&token))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{bad}: {body}"
+        );
+    }
+}

@@ -472,10 +472,10 @@ export interface components {
             orderId: components["schemas"]["OrderId"];
         };
         /**
-         * @description Why a pending order was cancelled: by its owner, its expiry passed, or it triggered when the position did not fit the free margin
+         * @description Why a pending order was cancelled: by its owner, its expiry passed, or it triggered when the position did not fit the free margin, or when the account already had the most open positions allowed
          * @enum {string}
          */
-        CancelReason: "user" | "expired" | "insufficient_margin";
+        CancelReason: "user" | "expired" | "insufficient_margin" | "too_many_positions";
         Candle: {
             close: components["schemas"]["Price"];
             high: components["schemas"]["Price"];
@@ -689,6 +689,9 @@ export interface components {
             unrealizedPnl: components["schemas"]["Money"];
         };
         OpenPositions: {
+            /** @description With `limit`: the `after` of the next page; null on the last page and without `limit`. */
+            next: string | null;
+            /** @description In id (open) order. */
             positions: components["schemas"]["OpenPosition"][];
         };
         /**
@@ -780,6 +783,8 @@ export interface components {
          */
         OrderType: "limit" | "stop";
         PendingOrders: {
+            /** @description With `limit`: the `after` of the next page; null on the last page and without `limit`. */
+            next: string | null;
             /** @description In the order they were placed. */
             orders: components["schemas"]["Order"][];
         };
@@ -950,7 +955,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired) */
+        /** @description `email_taken` on signup; `idempotency_key_reused`: the Idempotency-Key was used for a different request; `idempotency_key_expired`: a retry of a request that was applied, but longer ago than the engine remembers its answer (24 h, or more than the account's newest 10,000 requests ago): check the state and use a new key; `too_many_alerts` (50 active alerts already); `alert_not_active` (cancelling an alert that has fired) */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -1015,7 +1020,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`; on market opens and closes `price_stale` (the asset's last price is older than the engine's limit, 30 s by default: retry with a new Idempotency-Key once prices flow again); for pending orders `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`) */
+        /** @description A well-formed request that breaks a trading rule: `no_price`, `insufficient_margin`, `invalid_leverage`, `invalid_quantity`, `invalid_stop_loss`, `invalid_take_profit`, `slippage_exceeded`, `invalid_trailing_distance`, `too_many_positions` (the account has the most open positions allowed, 500 by default); on market opens and closes `price_stale` (the asset's last price is older than the engine's limit, 30 s by default: retry with a new Idempotency-Key once prices flow again); for pending orders `too_many_orders` (the most pending orders allowed, 200 by default), `invalid_order_price` (the wrong side of the market for its side and type) and `invalid_expiry` (not after the time of the request); on `/account/pnl` `invalid_range` (more than 10,000 buckets: narrow the range or use `interval=1w`) */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;
@@ -1446,7 +1451,15 @@ export interface operations {
     };
     listOpenPositions: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description One page of at most this many items (the engine may return fewer, with `next`);
+                 *     without it, every item.
+                 */
+                limit?: number;
+                /** @description The `next` of the previous page: list the items after it. */
+                after?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1462,6 +1475,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenPositions"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
@@ -1509,7 +1523,15 @@ export interface operations {
     };
     listPendingOrders: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description One page of at most this many items (the engine may return fewer, with `next`);
+                 *     without it, every item.
+                 */
+                limit?: number;
+                /** @description The `next` of the previous page: list the items after it. */
+                after?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1525,6 +1547,7 @@ export interface operations {
                     "application/json": components["schemas"]["PendingOrders"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];

@@ -16,6 +16,7 @@ const CANCELLED: Record<string, string> = {
   user: 'Cancelled',
   expired: 'Expired',
   insufficient_margin: 'Cancelled: no margin',
+  too_many_positions: 'Cancelled: position limit',
 };
 
 /** What became of a finished order, in a word or two. */

@@ -228,7 +228,12 @@ pub fn inputs() -> impl Strategy<Value = Vec<EngineInput>> {
 pub fn config() -> EngineConfig {
     let mut config = EngineConfig {
         initial_balance: Decimal::new(500_000, 2), // 5,000.00
-        idempotency_window: 64,
+        // Small limits (the tests log input `i` at time `i`), so the logs reach the per-user
+        // window, its expiry and the per-account caps.
+        idempotency_window: 8,
+        idempotency_ttl_ms: 40,
+        max_open_positions: 4,
+        max_pending_orders: 3,
         // Inputs are logged 1 ms apart: an asset without a tick for 16 inputs is stale, which
         // happens now and then (and replay must refuse the same commands).
         price_stale_after_ms: 16,

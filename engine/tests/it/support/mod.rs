@@ -201,11 +201,11 @@ impl World {
     }
 
     pub fn pending(&self, user_id: UserId) -> Vec<bus::Order> {
-        match self
-            .engine
-            .query(&bus::Query::ListPendingOrders { user_id })
-        {
-            bus::QueryReply::PendingOrders { orders } => orders,
+        match self.engine.query(&bus::Query::ListPendingOrders {
+            user_id,
+            page: bus::Page::default(),
+        }) {
+            bus::QueryReply::PendingOrders { orders, next: None } => orders,
             other => panic!("expected pending orders, got {other:?}"),
         }
     }

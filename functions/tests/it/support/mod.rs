@@ -34,6 +34,31 @@ pub struct Platform {
     pub settings: Settings,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The engine service on its own stop signal, so a test can restart it.
+    engine_service: Option<EngineService>,
+}
+
+struct EngineService {
+    settings: engine::service::Settings,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EngineService {
+    fn start(settings: engine::service::Settings) -> Self {
+        let (stop, rx) = watch::channel(false);
+        let es = settings.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = engine::service::run(es, stopped(rx)).await {
+                eprintln!("engine service stopped: {e}");
+            }
+        });
+        Self {
+            settings,
+            stop,
+            task,
+        }
+    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -76,29 +101,40 @@ impl Platform {
     }
 
     async fn start_with(with_engine: bool, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let engine = with_engine.then_some(|_: &mut engine::service::Settings| {});
+        Self::assemble(tweak, engine).await
+    }
+
+    /// The platform with the engine service's settings tweaked (streams are created with
+    /// the engine's `streams` settings, e.g. a short duplicate window).
+    pub async fn with_engine(tweak: impl FnOnce(&mut engine::service::Settings)) -> Self {
+        Self::assemble(|_| {}, Some(tweak)).await
+    }
+
+    async fn assemble(
+        tweak: impl FnOnce(&mut Settings),
+        engine: Option<impl FnOnce(&mut engine::service::Settings)>,
+    ) -> Self {
         let db = TestDatabase::create().await.expect("test database");
         let mut settings = test_settings(&db);
         tweak(&mut settings);
         let names = Names::new(settings.bus_prefix.clone());
         let nats = async_nats::connect(&settings.nats_url).await.expect("nats");
         let js = async_nats::jetstream::new(nats.clone());
-        bus::nats::ensure_streams(&js, &names, &Default::default())
+        let mut es = engine::service::Settings::local();
+        es.nats_url = settings.nats_url.clone();
+        es.database_url = db.url.clone();
+        es.names = names.clone();
+        let with_engine = engine.is_some();
+        if let Some(tweak) = engine {
+            tweak(&mut es);
+        }
+        bus::nats::ensure_streams(&js, &names, &es.streams)
             .await
             .expect("streams");
         let (stop, rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        if with_engine {
-            let mut es = engine::service::Settings::local();
-            es.nats_url = settings.nats_url.clone();
-            es.database_url = db.url.clone();
-            es.names = names.clone();
-            let rx = rx.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = engine::service::run(es, stopped(rx)).await {
-                    eprintln!("engine service stopped: {e}");
-                }
-            }));
-        }
+        let engine_service = with_engine.then(|| EngineService::start(es));
         let (pool, rx2) = (db.pool.clone(), rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = functions::persist::run(js, names, pool, stopped(rx2)).await {
@@ -119,7 +155,21 @@ impl Platform {
             settings,
             stop,
             tasks,
+            engine_service,
         }
+    }
+
+    /// Stops the engine service cleanly (it stores a last snapshot) and starts it again (it
+    /// loads that snapshot); returns when it serves again.
+    pub async fn restart_engine(&mut self) {
+        let old = self.engine_service.take().expect("an engine service");
+        old.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(60), old.task)
+            .await
+            .expect("the engine stops within a minute")
+            .expect("the engine task ends");
+        self.engine_service = Some(EngineService::start(old.settings));
+        wait_until_serving(&self.engine).await;
     }
 
     pub async fn call(
@@ -221,6 +271,10 @@ impl Drop for Platform {
         self.stop.send_replace(true);
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(engine) = &self.engine_service {
+            engine.stop.send_replace(true);
+            engine.task.abort();
         }
         delete_streams_blocking(Names::new(self.settings.bus_prefix.clone()));
     }
