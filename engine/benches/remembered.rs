@@ -65,6 +65,7 @@ fn engine() -> Engine {
         bid: Price::new(Decimal::new(6_500_000, 2)).expect("bid"),
         ask: Price::new(Decimal::new(6_500_100, 2)).expect("ask"),
         ts: 0,
+        simulated: false,
     };
     engine.apply(EngineInput::PriceTick(tick), 0);
     engine

@@ -432,13 +432,12 @@ fn sixty_five_parallel_signins_are_all_answered_within_a_memory_bound() {
     const ALONE: &str = "FUNCTIONS_TEST_MEMORY_ALONE";
     if std::env::var_os(ALONE).is_none() {
         let me = std::env::current_exe().expect("test binary");
+        // The test's name in this binary: its module path without the crate's name.
+        let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+        let name =
+            format!("{module}::sixty_five_parallel_signins_are_all_answered_within_a_memory_bound");
         let out = std::process::Command::new(me)
-            .args([
-                "sixty_five_parallel_signins_are_all_answered_within_a_memory_bound",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
             .env(ALONE, "1")
             .output()
             .expect("run the test alone");
