@@ -366,9 +366,35 @@ struct Setup {
     engine: EngineClient,
     tokens: Vec<String>,
     ids: Vec<UserId>,
-    // Kept alive for the run: the database and the running runner.
+    // Kept alive for the run: the database, the running runner and the quote's refresh.
     db: migrations::TestDatabase,
     _running: local::Running,
+    _quote: FreshQuote,
+}
+
+/// Logs the SOL quote again every second, as the price feed re-sends an unchanged quote
+/// (`FEED_REFRESH_MS`): the engine refuses opens and closes on a price older than
+/// `ENGINE_PRICE_STALE_AFTER_MS` (30 s), and a run is longer than that. Stopped when dropped.
+struct FreshQuote(tokio::task::JoinHandle<()>);
+
+impl FreshQuote {
+    fn start(engine: EngineClient, tick: PriceTick) -> Self {
+        Self(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if let Err(e) = engine.publish_tick(&tick).await {
+                    eprintln!("refreshing the quote: {e}");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for FreshQuote {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Starts the runner on a fresh database and prefix, logs a SOL quote, signs up `clients` users.
@@ -398,16 +424,15 @@ async fn setup(clients: usize) -> Res<Setup> {
     while engine.ping().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (bid, ask) = ("150.00".parse()?, "150.05".parse()?);
-    engine
-        .publish_tick(&PriceTick {
-            asset: Asset::Sol,
-            bid,
-            ask,
-            ts: 0,
-            simulated: false,
-        })
-        .await?;
+    let tick = PriceTick {
+        asset: Asset::Sol,
+        bid: "150.00".parse()?,
+        ask: "150.05".parse()?,
+        ts: 0,
+        simulated: false,
+    };
+    engine.publish_tick(&tick).await?;
+    let quote = FreshQuote::start(engine.clone(), tick);
     let mut users = Vec::new();
     for n in 0..clients {
         users.push(user(addr, n).await?);
@@ -419,6 +444,7 @@ async fn setup(clients: usize) -> Res<Setup> {
         ids: users.iter().filter_map(|(id, _)| id.parse().ok()).collect(),
         db,
         _running: running,
+        _quote: quote,
     })
 }
 
